@@ -1,0 +1,63 @@
+# AquaLab — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: run stop test lint typecheck contracts unit contract integration e2e browser install browser-deps bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve on http://127.0.0.1:8000 (HOST/PORT override); embedded PostgreSQL under ./var when DATABASE_URL is unset.
+run: install
+	$(BIN)/aqualab serve
+
+## Stop what `make run` started: the server (if still running) and the embedded PostgreSQL.
+stop:
+	@if [ -f var/aqualab.pid ]; then kill $$(cat var/aqualab.pid) 2>/dev/null || true; rm -f var/aqualab.pid; fi
+	@if [ -x $(BIN)/aqualab ] && [ -d var/pg/pgdata ]; then $(BIN)/aqualab db stop; fi
+
+## Lint, type checks, import contracts, then every test (starts its own throwaway PostgreSQL).
+test: install browser-deps lint typecheck contracts
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy domain application adapters entrypoints migrations
+
+contracts: install
+	$(BIN)/lint-imports
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+contract: install
+	$(BIN)/pytest -q tests/contract
+
+integration: install
+	$(BIN)/pytest -q tests/integration
+
+e2e: install
+	$(BIN)/pytest -q tests/e2e
+
+browser: install browser-deps
+	$(BIN)/pytest -q tests/browser
+
+browser-deps:
+	@scripts/ensure-chromium.sh
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean: stop
+	rm -rf var .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,28 @@
+"""A process-local store with transactional semantics good enough to stand in for PostgreSQL.
+
+A unit of work works on shallow copies of the tables and deep copies of every
+record it touches; commit swaps the copies in, under one lock. Everything runs
+serialized, which is fine for tests and quick experiments.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.audit import AuditEntry, AuditSeal
+
+TABLES = ("users", "labs", "sessions", "refresh_tokens", "reset_tokens")
+
+
+@dataclass
+class InMemoryStore:
+    tables: dict[str, dict[Any, Any]] = field(default_factory=lambda: {t: {} for t in TABLES})
+    audit: list[AuditEntry] = field(default_factory=list)
+    seals: list[AuditSeal] = field(default_factory=list)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def register_table(self, name: str) -> None:
+        """Later features add their own tables without touching this module."""
+        self.tables.setdefault(name, {})

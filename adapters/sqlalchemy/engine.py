@@ -1,0 +1,48 @@
+"""Engine construction and the database health probe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.errors import StorageUnavailable
+
+
+def make_engine(
+    url: str, *, pool_size: int, pool_timeout: float = 5.0, echo: bool = False
+) -> sa.Engine:
+    """A pool sized to the serving threads (no overflow), failing fast when exhausted or down."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return sa.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=pool_timeout,
+        pool_recycle=1800,
+        echo=echo,
+        connect_args={
+            "connect_timeout": 3,
+            "options": "-c timezone=UTC -c statement_timeout=30000",
+            "application_name": "aqualab",
+        },
+    )
+
+
+class SqlHealthProbe:
+    def __init__(self, engine: sa.Engine):
+        self._engine = engine
+
+    def check(self) -> dict[str, Any]:
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception as exc:  # any failure to talk to the database means "not ready"
+            raise StorageUnavailable() from exc
+        pool = self._engine.pool
+        return {
+            "database": "ok",
+            "pool_size": getattr(pool, "size", lambda: 0)(),
+            "pool_checked_out": getattr(pool, "checkedout", lambda: 0)(),
+        }

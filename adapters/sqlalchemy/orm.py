@@ -1,0 +1,30 @@
+"""Imperative mapping: the domain classes stay plain; SQLAlchemy learns about them here."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy.orm import registry
+
+from adapters.sqlalchemy import tables
+from domain.audit import AuditEntry
+from domain.model import AuthSession, Lab, PasswordResetToken, RefreshToken, User
+
+mapper_registry = registry(metadata=tables.metadata)
+_lock = threading.Lock()
+_started = False
+
+
+def start_mappers() -> None:
+    """Idempotent and thread-safe: every entrypoint and test may call it."""
+    global _started  # noqa: PLW0603 - process-wide mapping happens exactly once
+    with _lock:
+        if _started:
+            return
+        mapper_registry.map_imperatively(Lab, tables.labs)
+        mapper_registry.map_imperatively(User, tables.users)
+        mapper_registry.map_imperatively(AuthSession, tables.auth_sessions)
+        mapper_registry.map_imperatively(RefreshToken, tables.refresh_tokens)
+        mapper_registry.map_imperatively(PasswordResetToken, tables.password_reset_tokens)
+        mapper_registry.map_imperatively(AuditEntry, tables.audit_log)
+        _started = True

@@ -1,0 +1,223 @@
+"""SQLAlchemy repositories over the imperatively mapped domain classes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from adapters.sqlalchemy import tables
+from domain.audit import AuditEntry
+from domain.model import AuthSession, Lab, PasswordResetToken, RefreshToken, User
+from domain.paging import Page, PageRequest, Sort
+from domain.ports import (
+    AuditQuery,
+    AuditTrail,
+    LabQuery,
+    LabRepository,
+    PasswordResetTokenRepository,
+    RefreshTokenRepository,
+    SessionRepository,
+    UserQuery,
+    UserRepository,
+)
+
+T = TypeVar("T")
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def contains(column: Any, needle: str) -> Any:
+    return column.ilike(f"%{_escape_like(needle)}%", escape="\\")
+
+
+def paged(
+    session: Session, stmt: sa.Select[Any], table: sa.Table, sort: Sort, page: PageRequest
+) -> Page[Any]:
+    """Count, then fetch one page: nulls last in both directions, ties broken by id."""
+    total = (
+        session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    )
+    column = table.c[sort.field]
+    order = column.desc() if sort.descending else column.asc()
+    rows = session.scalars(
+        stmt.order_by(order.nulls_last(), sa.cast(table.c.id, sa.Text))
+        .limit(page.limit)
+        .offset(page.offset)
+    ).all()
+    return Page(items=list(rows), total=total, request=page)
+
+
+class SqlAlchemyUserRepository(UserRepository):
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, user: User) -> None:
+        self._s.add(user)
+
+    def get(self, user_id: UUID) -> User | None:
+        user = self._s.get(User, user_id)
+        return user if user is not None and not user.is_deleted else None
+
+    def get_by_email(self, email: str) -> User | None:
+        return self._s.scalars(
+            sa.select(User).where(
+                tables.users.c.email == email, tables.users.c.deleted_at.is_(None)
+            )
+        ).first()
+
+    def list(self, query: UserQuery) -> Page[User]:
+        u = tables.users.c
+        stmt = sa.select(User).where(u.deleted_at.is_(None))
+        if query.role is not None:
+            stmt = stmt.where(u.role == query.role)
+        if query.lab_id is not None:
+            stmt = stmt.where(u.lab_id == query.lab_id)
+        if query.is_active is not None:
+            stmt = stmt.where(u.is_active == query.is_active)
+        if query.search:
+            stmt = stmt.where(
+                sa.or_(contains(u.email, query.search), contains(u.name, query.search))
+            )
+        return paged(self._s, stmt, tables.users, query.sort, query.page)
+
+    def count_active_admins(self) -> int:
+        u = tables.users.c
+        return (
+            self._s.scalar(
+                sa.select(sa.func.count()).where(
+                    u.role == "admin", u.is_active.is_(True), u.deleted_at.is_(None)
+                )
+            )
+            or 0
+        )
+
+
+class SqlAlchemyLabRepository(LabRepository):
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, lab: Lab) -> None:
+        self._s.add(lab)
+
+    def get(self, lab_id: UUID) -> Lab | None:
+        return self._s.get(Lab, lab_id)
+
+    def get_by_name(self, name: str) -> Lab | None:
+        return self._s.scalars(
+            sa.select(Lab).where(sa.func.lower(tables.labs.c.name) == name.lower())
+        ).first()
+
+    def get_by_code(self, code: str) -> Lab | None:
+        return self._s.scalars(
+            sa.select(Lab).where(sa.func.lower(tables.labs.c.code) == code.lower())
+        ).first()
+
+    def list(self, query: LabQuery) -> Page[Lab]:
+        c = tables.labs.c
+        stmt = sa.select(Lab)
+        if query.search:
+            stmt = stmt.where(
+                sa.or_(contains(c.name, query.search), contains(c.code, query.search))
+            )
+        return paged(self._s, stmt, tables.labs, query.sort, query.page)
+
+
+class SqlAlchemySessionRepository(SessionRepository):
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, session: AuthSession) -> None:
+        self._s.add(session)
+
+    def get(self, session_id: UUID) -> AuthSession | None:
+        return self._s.get(AuthSession, session_id)
+
+    def revoke_all_for_user(self, user_id: UUID, now: datetime) -> int:
+        c = tables.auth_sessions.c
+        result = self._s.execute(
+            sa.update(tables.auth_sessions)
+            .where(c.user_id == user_id, c.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+class SqlAlchemyRefreshTokenRepository(RefreshTokenRepository):
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, token: RefreshToken) -> None:
+        self._s.add(token)
+
+    def get_by_hash_for_update(self, token_hash: str) -> RefreshToken | None:
+        return self._s.scalars(
+            sa.select(RefreshToken)
+            .where(tables.refresh_tokens.c.token_hash == token_hash)
+            .with_for_update()
+        ).first()
+
+
+class SqlAlchemyPasswordResetTokenRepository(PasswordResetTokenRepository):
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, token: PasswordResetToken) -> None:
+        self._s.add(token)
+
+    def get_by_hash_for_update(self, token_hash: str) -> PasswordResetToken | None:
+        return self._s.scalars(
+            sa.select(PasswordResetToken)
+            .where(tables.password_reset_tokens.c.token_hash == token_hash)
+            .with_for_update()
+        ).first()
+
+    def invalidate_all_for_user(self, user_id: UUID, now: datetime) -> None:
+        c = tables.password_reset_tokens.c
+        self._s.execute(
+            sa.update(tables.password_reset_tokens)
+            .where(c.user_id == user_id, c.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+
+
+class SqlAlchemyAuditTrail(AuditTrail):
+    def __init__(self, session: Session):
+        self._s = session
+
+    def append(self, entry: AuditEntry) -> None:
+        self._s.add(entry)
+
+    def list(self, query: AuditQuery) -> Page[AuditEntry]:
+        c = tables.audit_log.c
+        conditions = []
+        if query.date_from is not None:
+            conditions.append(c.occurred_at >= query.date_from)
+        if query.date_to is not None:
+            conditions.append(c.occurred_at <= query.date_to)
+        if query.user_id is not None:
+            conditions.append(c.user_id == query.user_id)
+        if query.entity_type is not None:
+            conditions.append(c.entity_type == query.entity_type)
+        if query.entity_id is not None:
+            conditions.append(c.entity_id == query.entity_id)
+        if query.action is not None:
+            conditions.append(c.action == query.action)
+        total = self._s.scalar(
+            sa.select(sa.func.count()).select_from(tables.audit_log).where(*conditions)
+        )
+        rows = self._s.scalars(
+            sa.select(AuditEntry)
+            .where(*conditions)
+            .order_by(c.id.desc())
+            .limit(query.page.limit)
+            .offset(query.page.offset)
+        ).all()
+        return Page(items=list(rows), total=total or 0, request=query.page)

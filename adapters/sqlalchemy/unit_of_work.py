@@ -1,0 +1,68 @@
+"""The SQL unit of work: one session per business transaction, explicit commit."""
+
+from __future__ import annotations
+
+from typing import Self
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.sqlalchemy.repositories import (
+    SqlAlchemyAuditTrail,
+    SqlAlchemyLabRepository,
+    SqlAlchemyPasswordResetTokenRepository,
+    SqlAlchemyRefreshTokenRepository,
+    SqlAlchemySessionRepository,
+    SqlAlchemyUserRepository,
+)
+from domain.errors import Conflict
+from domain.ports import UnitOfWork
+
+# Errors that mean "the database could not be reached or dropped us": the HTTP layer
+# answers them with 503 and nothing was committed.
+STORAGE_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+
+UNIQUE_VIOLATION = "23505"
+
+
+def make_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+class SqlAlchemyUnitOfWork(UnitOfWork):
+    def __init__(self, session_factory: sessionmaker[Session]):
+        self._session_factory = session_factory
+
+    def __enter__(self) -> Self:
+        self.session = self._session_factory()
+        self.users = SqlAlchemyUserRepository(self.session)
+        self.labs = SqlAlchemyLabRepository(self.session)
+        self.sessions = SqlAlchemySessionRepository(self.session)
+        self.refresh_tokens = SqlAlchemyRefreshTokenRepository(self.session)
+        self.reset_tokens = SqlAlchemyPasswordResetTokenRepository(self.session)
+        self.audit = SqlAlchemyAuditTrail(self.session)
+        return self
+
+    def commit(self) -> None:
+        try:
+            self.session.commit()
+        except sa_exc.IntegrityError as exc:
+            self.session.rollback()
+            if getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION:
+                raise Conflict() from exc
+            raise
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+    def close(self) -> None:
+        self.session.close()

@@ -1,0 +1,1 @@
+"""Use cases: one per operation, each deciding authorization itself and returning plain data."""

@@ -1,0 +1,272 @@
+"""Ports: the interfaces the core needs from the outside world.
+
+Adapters come in pairs (SQL / in-memory, system / fixed clock, SMTP / console
+mailer, …) and are chosen by the composition root in `entrypoints/`.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+from uuid import UUID
+
+from domain.audit import AuditAction, AuditEntityType, AuditEntry, ChainReport
+from domain.model import AuthSession, Lab, PasswordResetToken, RefreshToken, User
+from domain.paging import Page, PageRequest, Sort
+from domain.roles import Role
+
+# --- small services ---------------------------------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+
+class IdGenerator(Protocol):
+    def new_id(self) -> UUID: ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password: str, password_hash: str) -> tuple[bool, str | None]:
+        """(matches, replacement hash when the stored one uses an outdated scheme)."""
+        ...
+
+    def dummy_verify(self) -> None:
+        """Spend the time of one verification, so unknown emails cost as much as known ones."""
+        ...
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: UUID
+    session_id: UUID
+    jti: str
+    issued_at: datetime
+    expires_at: datetime
+    role: str | None = None
+    lab_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class IssuedAccessToken:
+    token: str
+    jti: str
+    expires_in: int
+    expires_at: datetime
+
+
+class TokenService(Protocol):
+    def issue_access(self, user: User, session_id: UUID, now: datetime) -> IssuedAccessToken: ...
+
+    def verify_access(self, token: str) -> AccessClaims:
+        """Raise `Unauthenticated` for a bad, expired or malformed token."""
+        ...
+
+
+class Mailer(Protocol):
+    def send(self, *, to: str, subject: str, body: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    limit: int
+    window_seconds: int
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    remaining: int
+    retry_after_seconds: int
+
+
+class RateLimiter(Protocol):
+    def hit(self, key: str, rule: RateLimit) -> RateDecision:
+        """Count one event for `key` and say whether it is within `rule`."""
+        ...
+
+
+# --- repositories -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserQuery:
+    role: Role | None = None
+    lab_id: UUID | None = None
+    is_active: bool | None = None
+    search: str | None = None
+    sort: Sort = Sort("created_at", descending=True)
+    page: PageRequest = PageRequest()
+
+
+USER_SORT_FIELDS = ("created_at", "updated_at", "email", "name", "role", "last_login_at")
+
+
+class UserRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, user: User) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, user_id: UUID) -> User | None:
+        """A live (not deleted) user."""
+
+    @abc.abstractmethod
+    def get_by_email(self, email: str) -> User | None:
+        """A live user by normalized email."""
+
+    @abc.abstractmethod
+    def list(self, query: UserQuery) -> Page[User]: ...
+
+    @abc.abstractmethod
+    def count_active_admins(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class LabQuery:
+    search: str | None = None
+    sort: Sort = Sort("name")
+    page: PageRequest = PageRequest()
+
+
+LAB_SORT_FIELDS = ("name", "code", "created_at", "updated_at")
+
+
+class LabRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, lab: Lab) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, lab_id: UUID) -> Lab | None: ...
+
+    @abc.abstractmethod
+    def get_by_name(self, name: str) -> Lab | None:
+        """Case-insensitive."""
+
+    @abc.abstractmethod
+    def get_by_code(self, code: str) -> Lab | None:
+        """Case-insensitive."""
+
+    @abc.abstractmethod
+    def list(self, query: LabQuery) -> Page[Lab]: ...
+
+
+class SessionRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, session: AuthSession) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, session_id: UUID) -> AuthSession | None: ...
+
+    @abc.abstractmethod
+    def revoke_all_for_user(self, user_id: UUID, now: datetime) -> int: ...
+
+
+class RefreshTokenRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, token: RefreshToken) -> None: ...
+
+    @abc.abstractmethod
+    def get_by_hash_for_update(self, token_hash: str) -> RefreshToken | None:
+        """Locks the row so two concurrent refreshes cannot both rotate it."""
+
+
+class PasswordResetTokenRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, token: PasswordResetToken) -> None: ...
+
+    @abc.abstractmethod
+    def get_by_hash_for_update(self, token_hash: str) -> PasswordResetToken | None: ...
+
+    @abc.abstractmethod
+    def invalidate_all_for_user(self, user_id: UUID, now: datetime) -> None: ...
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    user_id: UUID | None = None
+    entity_type: AuditEntityType | None = None
+    entity_id: str | None = None
+    action: AuditAction | None = None
+    page: PageRequest = PageRequest()
+
+
+class AuditTrail(abc.ABC):
+    """Append-only. `append` joins the caller's transaction; sealing runs on its own."""
+
+    @abc.abstractmethod
+    def append(self, entry: AuditEntry) -> None: ...
+
+    @abc.abstractmethod
+    def list(self, query: AuditQuery) -> Page[AuditEntry]:
+        """Newest first."""
+
+
+class AuditChain(abc.ABC):
+    """Links committed entries into the hash chain and checks it."""
+
+    @abc.abstractmethod
+    def seal_pending(self) -> int:
+        """Chain every committed, unsealed entry; returns how many were sealed.
+
+        Safe to call from many processes at once: only one seals at a time.
+        """
+
+    @abc.abstractmethod
+    def verify(self) -> ChainReport: ...
+
+    @abc.abstractmethod
+    def head_hash(self) -> str: ...
+
+
+# --- unit of work -----------------------------------------------------------------
+
+
+class UnitOfWork(abc.ABC):
+    """One business transaction. Leaving the block without `commit()` rolls back."""
+
+    users: UserRepository
+    labs: LabRepository
+    sessions: SessionRepository
+    refresh_tokens: RefreshTokenRepository
+    reset_tokens: PasswordResetTokenRepository
+    audit: AuditTrail
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+        self.close()
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources; adapters override when they hold any."""
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+class HealthProbe(Protocol):
+    def check(self) -> dict[str, Any]:
+        """Raise `StorageUnavailable` when a dependency is down; else facts about it."""
+        ...

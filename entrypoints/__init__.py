@@ -1,0 +1,1 @@
+"""Transports (HTTP, CLI) and the composition root that wires adapters to ports."""

@@ -1,0 +1,1 @@
+"""The `aqualab` command line."""

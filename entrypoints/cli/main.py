@@ -1,0 +1,239 @@
+"""`aqualab`: serve, migrate, create-admin, verify-audit, db start|stop|url."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from types import FrameType
+
+from entrypoints.config import ConfigError, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    for name, env_name in (
+        ("storage", "AQUALAB_STORAGE"),
+        ("host", "host"),
+        ("port", "port"),
+        ("threads", "threads"),
+    ):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[env_name] = value
+    return load_settings(**overrides)
+
+
+def _embedded(settings: Settings):  # type: ignore[no-untyped-def]
+    from adapters.postgres_server import EmbeddedPostgres
+
+    return EmbeddedPostgres(settings.var_dir / "pg")
+
+
+def database_url(settings: Settings) -> str:
+    """DATABASE_URL, or the embedded PostgreSQL under var/ (started if needed)."""
+    if settings.database_url:
+        return settings.database_url
+    print(
+        f"DATABASE_URL is not set: using the embedded PostgreSQL in {settings.var_dir / 'pg'}",
+        file=sys.stderr,
+    )
+    return str(_embedded(settings).start())
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    from migrations import alembic_config
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    migrate(database_url(settings), args.revision)
+    print(f"database migrated to {args.revision}")
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from entrypoints.container import build_container
+
+    settings = _settings(args)
+    url = database_url(settings)
+    migrate(url)
+    container = build_container(settings, url)
+    try:
+        view = container.create_admin()(
+            email=args.email,
+            password=args.password,
+            lab_name=args.lab,
+            meta_reason="aqualab create-admin",
+        )
+        container.verify_audit()(None)  # seal the new entries right away
+    finally:
+        container.shutdown_resources()
+    print(f"admin {view.email} ready (id {view.id}, lab {view.lab_id or '-'})")
+    return 0
+
+
+def cmd_verify_audit(args: argparse.Namespace) -> int:
+    from entrypoints.container import build_container
+
+    settings = _settings(args)
+    container = build_container(settings, database_url(settings))
+    try:
+        report = container.verify_audit()(None)
+    finally:
+        container.shutdown_resources()
+    print(
+        json.dumps(
+            {"ok": report.ok, "checked": report.checked, "first_bad_id": report.first_bad_id}
+        )
+    )
+    return 0 if report.ok else 1
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    pg = _embedded(settings)
+    if args.action == "start":
+        pg.start()
+        print(f"embedded PostgreSQL running on port {pg.port}")
+    elif args.action == "stop":
+        pg.stop()
+        print("embedded PostgreSQL stopped")
+    else:
+        print(pg.url if pg.is_running() else "")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import waitress
+
+    from entrypoints.container import build_container
+    from entrypoints.http.app import create_app
+    from entrypoints.logs import configure_logging
+    from entrypoints.sealer import AuditSealer
+
+    settings = _settings(args)
+    configure_logging(settings.log_level)
+    url = None
+    if settings.storage == "sql":
+        url = database_url(settings)
+        migrate(url)
+    container = build_container(settings, url)
+    if args.admin_email and args.admin_password:
+        container.create_admin()(
+            email=args.admin_email,
+            password=args.admin_password,
+            lab_name=args.admin_lab,
+            meta_reason="serve --admin-email",
+        )
+    app = create_app(container)
+    sealer = AuditSealer(container.audit_chain())
+    sealer.start()
+    pid_file = settings.var_dir / "aqualab.pid"
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(str(os.getpid()))
+
+    def _terminate(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    print(
+        f"AquaLab serving on http://{settings.host}:{settings.port} "
+        f"(docs: /docs, storage: {settings.storage})",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        waitress.serve(
+            app,
+            host=settings.host,
+            port=settings.port,
+            threads=settings.threads,
+            ident="aqualab",
+            max_request_body_size=settings.max_body_bytes,
+            channel_timeout=30,
+            connection_limit=1000,
+            asyncore_use_poll=True,
+            expose_tracebacks=False,
+            _quiet=True,
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sealer.stop()
+        container.shutdown_resources()
+        if pid_file.exists() and pid_file.read_text().strip() == str(os.getpid()):
+            pid_file.unlink()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aqualab", description="AquaLab water-quality lab backend"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the HTTP API (waitress)")
+    serve.add_argument("--storage", choices=["sql", "memory"])
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--threads", type=int)
+    serve.add_argument(
+        "--admin-email", help="create or update this admin at start (handy with --storage memory)"
+    )
+    serve.add_argument("--admin-password")
+    serve.add_argument("--admin-lab")
+    serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", help="apply database migrations")
+    mig.add_argument("--revision", default="head")
+    mig.set_defaults(func=cmd_migrate)
+
+    admin = sub.add_parser("create-admin", help="create (or update) an administrator")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.add_argument("--lab", help="lab name (created if missing)")
+    admin.set_defaults(func=cmd_create_admin)
+
+    verify = sub.add_parser("verify-audit", help="seal and verify the audit hash chain")
+    verify.set_defaults(func=cmd_verify_audit)
+
+    db = sub.add_parser("db", help="manage the embedded PostgreSQL under var/")
+    db.add_argument("action", choices=["start", "stop", "url"])
+    db.set_defaults(func=cmd_db)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"aqualab: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from domain.errors import DomainError, ValidationFailed
+
+        if isinstance(exc, ValidationFailed):
+            problems = "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.field_errors.items())
+            print(f"aqualab: {exc.message}: {problems}", file=sys.stderr)
+            return 2
+        if isinstance(exc, DomainError):
+            print(f"aqualab: {exc.message}", file=sys.stderr)
+            return 1
+        from adapters.postgres_server import EmbeddedPostgresError
+
+        if isinstance(exc, EmbeddedPostgresError):
+            print(f"aqualab: embedded PostgreSQL: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

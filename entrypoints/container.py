@@ -1,0 +1,200 @@
+"""The composition root: dependency-injector wires adapters to ports, chosen by configuration.
+
+`build_container(settings)` initialises every resource and singleton eagerly, so no
+provider is ever first-touched by two serving threads at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from dependency_injector import containers, providers
+
+from adapters.clock import SystemClock
+from adapters.ids import UuidGenerator
+from adapters.mail import ConsoleMailer, InMemoryMailer, SmtpMailer, SmtpSettings
+from adapters.memory.store import InMemoryStore
+from adapters.memory.unit_of_work import InMemoryAuditChain, InMemoryUnitOfWork
+from adapters.passwords import PasslibPasswordHasher
+from adapters.rate_limit import InMemoryRateLimiter
+from adapters.sqlalchemy.audit_chain import SqlAlchemyAuditChain
+from adapters.sqlalchemy.engine import SqlHealthProbe, make_engine
+from adapters.sqlalchemy.orm import start_mappers
+from adapters.sqlalchemy.rate_limiter import PostgresRateLimiter
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, make_session_factory
+from adapters.tokens import JwtTokenService
+from application import audit_log, auth, labs, users
+from entrypoints.config import Settings, jwt_secret
+
+
+class MemoryHealthProbe:
+    def check(self) -> dict[str, Any]:
+        return {"database": "memory"}
+
+
+def _engine_resource(url: str, pool_size: int) -> Iterator[sa.Engine]:
+    start_mappers()
+    engine = make_engine(url, pool_size=pool_size)
+    yield engine
+    engine.dispose()
+
+
+def _mailer(settings: Settings) -> Any:
+    if settings.smtp_url is not None:
+        return SmtpMailer(
+            SmtpSettings.from_url(settings.smtp_url.get_secret_value(), settings.mail_from)
+        )
+    if settings.aqualab_env == "test":
+        return InMemoryMailer()
+    return ConsoleMailer()
+
+
+def _auth_settings(settings: Settings) -> auth.AuthSettings:
+    return auth.AuthSettings(
+        refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
+        reset_ttl=timedelta(seconds=settings.reset_token_ttl),
+        lockout_attempts=settings.lockout_attempts,
+        lockout_duration=timedelta(minutes=settings.lockout_minutes),
+        register_rate=settings.rate("register"),
+        login_rate=settings.rate("login"),
+        forgot_rate=settings.rate("forgot"),
+        reset_url=settings.reset_url,
+    )
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+    database_url = providers.Dependency(instance_of=str, default="")
+
+    # --- small services -----------------------------------------------------------
+    clock = providers.ThreadSafeSingleton(SystemClock)
+    ids = providers.ThreadSafeSingleton(UuidGenerator)
+    hasher = providers.ThreadSafeSingleton(
+        PasslibPasswordHasher,
+        memory_kib=settings.provided.password_hash_memory_kib,
+        time_cost=settings.provided.password_hash_time_cost,
+    )
+    tokens = providers.ThreadSafeSingleton(
+        JwtTokenService,
+        secret=providers.Callable(jwt_secret, settings),
+        access_ttl=providers.Callable(lambda s: timedelta(seconds=s.access_token_ttl), settings),
+    )
+    mailer = providers.ThreadSafeSingleton(_mailer, settings)
+    api_rate_limiter = providers.ThreadSafeSingleton(InMemoryRateLimiter)
+
+    # --- storage: memory or sql, by configuration ----------------------------------
+    memory_store = providers.ThreadSafeSingleton(InMemoryStore)
+    engine = providers.Resource(
+        _engine_resource, url=database_url, pool_size=settings.provided.pool_size
+    )
+    session_factory = providers.ThreadSafeSingleton(make_session_factory, engine)
+
+    storage = providers.Callable(lambda s: s.storage, settings)
+    uow = providers.Selector(
+        storage,
+        memory=providers.Factory(InMemoryUnitOfWork, store=memory_store),
+        sql=providers.Factory(SqlAlchemyUnitOfWork, session_factory=session_factory),
+    )
+    audit_chain = providers.Selector(
+        storage,
+        memory=providers.ThreadSafeSingleton(InMemoryAuditChain, store=memory_store),
+        sql=providers.ThreadSafeSingleton(SqlAlchemyAuditChain, engine=engine),
+    )
+    auth_rate_limiter = providers.Selector(
+        storage,
+        memory=providers.ThreadSafeSingleton(InMemoryRateLimiter),
+        sql=providers.ThreadSafeSingleton(PostgresRateLimiter, engine=engine),
+    )
+    health_probe = providers.Selector(
+        storage,
+        memory=providers.ThreadSafeSingleton(MemoryHealthProbe),
+        sql=providers.ThreadSafeSingleton(SqlHealthProbe, engine=engine),
+    )
+
+    # --- use cases ----------------------------------------------------------------
+    auth_deps = providers.ThreadSafeSingleton(
+        auth.AuthDeps,
+        uow=uow.provider,
+        clock=clock,
+        ids=ids,
+        hasher=hasher,
+        tokens=tokens,
+        rate_limiter=auth_rate_limiter,
+        mailer=mailer,
+        settings=providers.Callable(_auth_settings, settings),
+    )
+    user_deps = providers.ThreadSafeSingleton(
+        users.UserDeps, uow=uow.provider, clock=clock, ids=ids, hasher=hasher
+    )
+    lab_deps = providers.ThreadSafeSingleton(labs.LabDeps, uow=uow.provider, clock=clock, ids=ids)
+    audit_deps = providers.ThreadSafeSingleton(
+        audit_log.AuditDeps, uow=uow.provider, chain=audit_chain
+    )
+
+    register = providers.ThreadSafeSingleton(auth.Register, auth_deps)
+    login = providers.ThreadSafeSingleton(auth.Login, auth_deps)
+    refresh = providers.ThreadSafeSingleton(auth.Refresh, auth_deps)
+    logout = providers.ThreadSafeSingleton(auth.Logout, auth_deps)
+    forgot_password = providers.ThreadSafeSingleton(auth.ForgotPassword, auth_deps)
+    reset_password = providers.ThreadSafeSingleton(auth.ResetPassword, auth_deps)
+    authenticate = providers.ThreadSafeSingleton(auth.Authenticate, auth_deps)
+    current_user = providers.ThreadSafeSingleton(auth.GetCurrentUser, auth_deps)
+
+    list_users = providers.ThreadSafeSingleton(users.ListUsers, user_deps)
+    get_user = providers.ThreadSafeSingleton(users.GetUser, user_deps)
+    create_user = providers.ThreadSafeSingleton(users.CreateUser, user_deps)
+    update_user = providers.ThreadSafeSingleton(users.UpdateUser, user_deps)
+    delete_user = providers.ThreadSafeSingleton(users.DeleteUser, user_deps)
+    create_admin = providers.ThreadSafeSingleton(users.CreateOrUpdateAdmin, user_deps)
+
+    list_labs = providers.ThreadSafeSingleton(labs.ListLabs, lab_deps)
+    get_lab = providers.ThreadSafeSingleton(labs.GetLab, lab_deps)
+    create_lab = providers.ThreadSafeSingleton(labs.CreateLab, lab_deps)
+    update_lab = providers.ThreadSafeSingleton(labs.UpdateLab, lab_deps)
+
+    list_audit = providers.ThreadSafeSingleton(audit_log.ListAuditEntries, audit_deps)
+    verify_audit = providers.ThreadSafeSingleton(audit_log.VerifyAuditChain, audit_deps)
+
+
+USE_CASES = (
+    "register",
+    "login",
+    "refresh",
+    "logout",
+    "forgot_password",
+    "reset_password",
+    "authenticate",
+    "current_user",
+    "list_users",
+    "get_user",
+    "create_user",
+    "update_user",
+    "delete_user",
+    "create_admin",
+    "list_labs",
+    "get_lab",
+    "create_lab",
+    "update_lab",
+    "list_audit",
+    "verify_audit",
+)
+
+
+def build_container(settings: Settings, database_url: str | None = None) -> Container:
+    """Wire everything and touch every provider once, before any thread serves a request."""
+    container = Container(
+        settings=settings, database_url=database_url or settings.database_url or ""
+    )
+    if settings.storage == "sql":
+        if not container.database_url():
+            raise ValueError("the sql storage needs a database URL")
+        container.init_resources()
+    for name in USE_CASES:
+        getattr(container, name)()
+    container.health_probe()
+    container.audit_chain()
+    container.api_rate_limiter()
+    return container

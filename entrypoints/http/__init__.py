@@ -1,0 +1,1 @@
+"""The Falcon (WSGI) transport: thin resources that parse, call a use case, render."""

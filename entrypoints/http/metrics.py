@@ -1,0 +1,48 @@
+"""Prometheus metrics: requests and latency per route and status, DB pool usage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class PoolCollector(Collector):
+    def __init__(self, pool_stats: Callable[[], dict[str, int]]):
+        self._stats = pool_stats
+
+    def collect(self) -> Iterator[Any]:
+        stats = self._stats()
+        for name, value in stats.items():
+            gauge = GaugeMetricFamily(
+                f"aqualab_db_pool_{name}", f"Database connection pool: {name}"
+            )
+            gauge.add_metric([], value)
+            yield gauge
+
+
+class HttpMetrics:
+    def __init__(self, pool_stats: Callable[[], dict[str, int]] | None = None):
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "aqualab_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "aqualab_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        if pool_stats is not None:
+            self.registry.register(PoolCollector(pool_stats))
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)

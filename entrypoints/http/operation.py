@@ -1,0 +1,135 @@
+"""`@operation`: declares a responder's contract once, for validation and for OpenAPI.
+
+The decorator authenticates when asked, validates the JSON body and the query
+string against pydantic models (all field errors at once), and records the
+metadata the OpenAPI builder reads. Resources stay thin: parse, call, render.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import falcon
+from pydantic import BaseModel, ValidationError
+
+from entrypoints.http.errors import (
+    ApiError,
+    field_errors_from_pydantic,
+    invalid_json,
+    validation_error,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+JSON_TYPES = ("application/json",)
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    summary: str
+    tags: tuple[str, ...]
+    status: int = 200
+    request: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    auth: bool = True
+    errors: tuple[int, ...] = ()
+    description: str | None = None
+    extra_responses: dict[int, str] = field(default_factory=dict)
+    produces: tuple[str, ...] = ("application/json",)
+    headers: tuple[str, ...] = ()  # documented request headers, e.g. If-Match
+
+
+def operation(
+    *,
+    summary: str,
+    tags: tuple[str, ...],
+    status: int = 200,
+    request: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    auth: bool = True,
+    errors: tuple[int, ...] = (),
+    description: str | None = None,
+    extra_responses: dict[int, str] | None = None,
+    produces: tuple[str, ...] = ("application/json",),
+    headers: tuple[str, ...] = (),
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    spec = OperationSpec(
+        summary=summary,
+        tags=tags,
+        status=status,
+        request=request,
+        query=query,
+        response=response,
+        auth=auth,
+        errors=errors,
+        description=description,
+        extra_responses=extra_responses or {},
+        produces=produces,
+        headers=headers,
+    )
+
+    def decorate(responder: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(responder)
+        def wrapper(
+            resource: Any, req: falcon.Request, resp: falcon.Response, **params: Any
+        ) -> None:
+            if spec.auth:
+                req.context.principal = req.context.auth.require()
+            if spec.request is not None:
+                req.context.body = parse_body(req, spec.request)
+            if spec.query is not None:
+                req.context.query = parse_query(req, spec.query)
+            responder(resource, req, resp, **params)
+
+        wrapper.__operation__ = spec  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def parse_body(req: falcon.Request, model: type[M]) -> M:
+    content_type = (req.content_type or "").split(";")[0].strip().lower()
+    if not (content_type in JSON_TYPES or content_type.endswith("+json")):
+        raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json")
+    raw = read_body(req)
+    if not raw.strip():
+        raise invalid_json("A JSON body is required")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise invalid_json() from None
+        if any(e["type"] == "model_type" and not e["loc"] for e in exc.errors()):
+            raise validation_error({"body": ["Expected a JSON object"]}) from None
+        raise validation_error(field_errors_from_pydantic(exc)) from None
+
+
+def read_body(req: falcon.Request) -> bytes:
+    limit: int = req.context.max_body_bytes
+    data = req.bounded_stream.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"The request body exceeds {limit} bytes")
+    return bytes(data)
+
+
+def parse_query(req: falcon.Request, model: type[M]) -> M:
+    values: dict[str, Any] = {}
+    for name, value in req.params.items():
+        values[name] = value[-1] if isinstance(value, list) else value
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise validation_error(field_errors_from_pydantic(exc)) from None
+
+
+def render(resp: falcon.Response, model: type[BaseModel], value: Any, *, status: int = 200) -> None:
+    """Serialize through the response model, so the output always matches the documented schema."""
+    payload = model.model_validate(value, from_attributes=True)
+    resp.data = payload.model_dump_json(by_alias=True).encode()
+    resp.content_type = falcon.MEDIA_JSON
+    resp.status = status
