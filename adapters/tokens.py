@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
+from adapters.clock import SystemClock
 from domain.errors import Unauthenticated
 from domain.model import User
-from domain.ports import AccessClaims, IssuedAccessToken
+from domain.ports import AccessClaims, Clock, IssuedAccessToken
 
 ISSUER = "aqualab"
 
@@ -22,7 +23,9 @@ class JwtTokenService:
         access_ttl: timedelta = timedelta(hours=24),
         algorithm: str = "HS256",
         leeway_seconds: int = 30,
+        clock: Clock | None = None,
     ):
+        self._clock = clock or SystemClock()
         self._secret = secret
         self._ttl = access_ttl
         self._algorithm = algorithm
@@ -53,9 +56,15 @@ class JwtTokenService:
                 self._secret,
                 algorithms=[self._algorithm],
                 issuer=ISSUER,
-                leeway=self._leeway,
-                options={"require": ["sub", "sid", "jti", "iat", "exp", "iss"]},
+                # Expiry is checked against our clock port below, not the wall clock.
+                options={
+                    "require": ["sub", "sid", "jti", "iat", "exp", "iss"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
             )
+            if claims["exp"] + self._leeway <= self._clock.now().timestamp():
+                raise Unauthenticated("Token expired")
             lab_id = claims.get("lab_id")
             return AccessClaims(
                 user_id=uuid.UUID(claims["sub"]),
@@ -66,7 +75,5 @@ class JwtTokenService:
                 role=claims.get("role"),
                 lab_id=uuid.UUID(lab_id) if lab_id else None,
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise Unauthenticated("Token expired") from exc
         except (jwt.InvalidTokenError, ValueError, TypeError, KeyError) as exc:
             raise Unauthenticated("Invalid token") from exc

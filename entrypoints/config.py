@@ -135,7 +135,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         error = exc.errors()[0]
         name = str(error["loc"][0]).upper() if error["loc"] else "configuration"
-        raise ConfigError(f"invalid setting {name}: {error['msg']}") from None
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {name}: {message}") from None
     if settings.is_production:
         secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
         if len(secret) < 32:

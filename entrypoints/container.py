@@ -81,6 +81,7 @@ class Container(containers.DeclarativeContainer):
         JwtTokenService,
         secret=providers.Callable(jwt_secret, settings),
         access_ttl=providers.Callable(lambda s: timedelta(seconds=s.access_token_ttl), settings),
+        clock=clock,
     )
     mailer = providers.ThreadSafeSingleton(_mailer, settings)
     api_rate_limiter = providers.ThreadSafeSingleton(InMemoryRateLimiter)

@@ -73,6 +73,9 @@ class InMemoryUnitOfWork(UnitOfWork):
         names = [lab.name.lower() for lab in self._tables["labs"].rows.values()]
         if len(names) != len(set(names)):
             raise Conflict("A lab with this name already exists")
+        codes = [lab.code.lower() for lab in self._tables["labs"].rows.values() if lab.code]
+        if len(codes) != len(set(codes)):
+            raise Conflict("A lab with this code already exists")
 
 
 class InMemoryAuditChain(AuditChain):

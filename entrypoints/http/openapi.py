@@ -186,7 +186,7 @@ def build_openapi(routes: list[RouteEntry], *, version: str) -> dict[str, Any]:
             operation: dict[str, Any] = {
                 "summary": op.summary,
                 "tags": list(op.tags),
-                "operationId": _operation_id(method, entry),
+                "operationId": _operation_id(method, path),
                 "parameters": parameters,
                 "responses": responses,
                 "security": [{"bearerAuth": []}] if op.auth else [],
@@ -204,7 +204,8 @@ def build_openapi(routes: list[RouteEntry], *, version: str) -> dict[str, Any]:
     return spec.to_dict()
 
 
-def _operation_id(method: str, entry: RouteEntry) -> str:
-    name = type(entry.resource).__name__.removesuffix("Resource")
-    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-    return f"{method}_{snake}" + (f"_{entry.suffix}" if entry.suffix else "")
+def _operation_id(method: str, path: str) -> str:
+    """Stable and unique: the method and the path, e.g. `get_users_user_id`, `get_root_docs`."""
+    inside_api = path.startswith("/api/v1/")
+    words = re.findall(r"[a-z0-9]+", path.removeprefix("/api/v1").lower())
+    return "_".join([method, *([] if inside_api else ["root"]), *words])
