@@ -32,6 +32,14 @@ class InMemoryMailer:
             self.sent.append(Mail(to, subject, body))
 
 
+class DisabledMailer:
+    """Production without SMTP: say that mail was not sent, never what it contained
+    (a reset link is a credential, and stdout usually ends up in the log store)."""
+
+    def send(self, *, to: str, subject: str, body: str) -> None:
+        log.warning("mail not sent: SMTP_URL is not configured", extra={"subject": subject})
+
+
 class ConsoleMailer:
     """Development outbox: prints each message to the terminal (not to the log stream)."""
 

@@ -15,7 +15,7 @@ from dependency_injector import containers, providers
 
 from adapters.clock import SystemClock
 from adapters.ids import UuidGenerator
-from adapters.mail import ConsoleMailer, InMemoryMailer, SmtpMailer, SmtpSettings
+from adapters.mail import ConsoleMailer, DisabledMailer, InMemoryMailer, SmtpMailer, SmtpSettings
 from adapters.memory.store import InMemoryStore
 from adapters.memory.unit_of_work import InMemoryAuditChain, InMemoryUnitOfWork
 from adapters.passwords import PasslibPasswordHasher
@@ -49,6 +49,8 @@ def _mailer(settings: Settings) -> Any:
         )
     if settings.aqualab_env == "test":
         return InMemoryMailer()
+    if settings.is_production:
+        return DisabledMailer()
     return ConsoleMailer()
 
 

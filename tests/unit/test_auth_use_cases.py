@@ -282,3 +282,61 @@ def test_hasher_is_argon2id_and_rejects_garbage_hashes() -> None:
     assert hasher.verify("Passw0rdX", digest) == (True, None)
     assert hasher.verify("nope", digest)[0] is False
     assert hasher.verify("Passw0rdX", "garbage") == (False, None)
+
+
+def test_smtp_mailer_delivers_through_a_local_server() -> None:
+    """A tiny SMTP sink on loopback proves the SMTP adapter speaks the protocol."""
+    import socket
+    import threading
+
+    from adapters.mail import SmtpMailer, SmtpSettings
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    received: list[str] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        stream = conn.makefile("rwb")
+
+        def reply(line: str) -> None:
+            stream.write(line.encode() + b"\r\n")
+            stream.flush()
+
+        reply("220 sink")
+        data_mode, body = False, []
+        for raw in stream:
+            line = raw.decode().rstrip("\r\n")
+            if data_mode:
+                if line == ".":
+                    data_mode = False
+                    received.append("\n".join(body))
+                    reply("250 queued")
+                else:
+                    body.append(line)
+                continue
+            verb = line.split(" ")[0].upper()
+            if verb in ("EHLO", "HELO"):
+                reply("250 sink")
+            elif verb == "DATA":
+                data_mode = True
+                reply("354 go")
+            elif verb == "QUIT":
+                reply("221 bye")
+                break
+            else:
+                reply("250 ok")
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    mailer = SmtpMailer(
+        SmtpSettings("127.0.0.1", port, None, None, False, "AquaLab <noreply@lab.ma>")
+    )
+    mailer.send(to="ana@lab.ma", subject="Reset", body="Open https://x/reset?token=abc\n")
+    mailer.flush(timeout=5)
+    thread.join(timeout=5)
+    listener.close()
+    assert received and "To: ana@lab.ma" in received[0] and "token=abc" in received[0]

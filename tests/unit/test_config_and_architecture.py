@@ -74,3 +74,24 @@ def test_import_contracts_hold() -> None:
     result = subprocess.run([lint_imports], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 kept, 0 broken" in result.stdout
+
+
+def test_mailer_choice_never_prints_secrets_in_production(make_settings) -> None:  # type: ignore[no-untyped-def]
+    from adapters.mail import ConsoleMailer, DisabledMailer, SmtpMailer
+    from entrypoints.container import _mailer
+
+    assert isinstance(_mailer(make_settings(aqualab_env="development")), ConsoleMailer)
+    production = make_settings(
+        aqualab_env="production", jwt_secret="p" * 40, database_url="postgresql://db/x"
+    )
+    assert isinstance(_mailer(production), DisabledMailer)
+    with_smtp = make_settings(
+        smtp_url="smtps://u:p@mail.lab.example:465", mail_from="AquaLab <a@lab.example>"
+    )
+    mailer = _mailer(with_smtp)
+    assert isinstance(mailer, SmtpMailer)
+    assert (mailer._settings.host, mailer._settings.port, mailer._settings.use_tls) == (
+        "mail.lab.example",
+        465,
+        True,
+    )
