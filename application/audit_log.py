@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from application.context import Caller
 from application.policy import require_admin
@@ -25,7 +25,9 @@ class ListAuditEntries:
         require_admin(caller.principal)
         with self._deps.uow() as uow:
             page = uow.audit.list(query)
-            return PageView.of(page, list(page.items))
+            # Plain copies, read while the unit of work is open: storage-backed entries
+            # are expired when it closes (rolled back), so they must not escape it.
+            return PageView.of(page, [replace(entry) for entry in page.items])
 
 
 class VerifyAuditChain:

@@ -141,7 +141,7 @@ class SqlAlchemySessionRepository(SessionRepository):
     def revoke_all_for_user(self, user_id: UUID, now: datetime) -> int:
         c = tables.auth_sessions.c
         result = self._s.execute(
-            sa.update(tables.auth_sessions)
+            sa.update(AuthSession)  # ORM-enabled, so sessions already loaded see the change
             .where(c.user_id == user_id, c.revoked_at.is_(None))
             .values(revoked_at=now)
             .execution_options(synchronize_session="fetch")
@@ -181,7 +181,7 @@ class SqlAlchemyPasswordResetTokenRepository(PasswordResetTokenRepository):
     def invalidate_all_for_user(self, user_id: UUID, now: datetime) -> None:
         c = tables.password_reset_tokens.c
         self._s.execute(
-            sa.update(tables.password_reset_tokens)
+            sa.update(PasswordResetToken)  # ORM-enabled, so loaded tokens see the change
             .where(c.user_id == user_id, c.used_at.is_(None))
             .values(used_at=now)
             .execution_options(synchronize_session="fetch")

@@ -156,7 +156,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=settings.port,
             threads=settings.threads,
             ident="aqualab",
-            max_request_body_size=settings.max_body_bytes,
+            # Waitress answers bodies over its own ceiling with a bare text/plain 413 before
+            # the app runs; keep that ceiling above MAX_BODY_BYTES so the app's middleware
+            # answers 413 in the error envelope (with X-Request-ID, headers, log line).
+            max_request_body_size=max(2 * settings.max_body_bytes, settings.max_body_bytes + 2**20),
             channel_timeout=30,
             connection_limit=1000,
             asyncore_use_poll=True,

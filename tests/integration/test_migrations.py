@@ -1,0 +1,105 @@
+"""Alembic: upgrade, downgrade and upgrade again on a fresh database; schema == ORM metadata."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from adapters.sqlalchemy.tables import metadata
+from migrations import alembic_config
+
+pytestmark = pytest.mark.integration
+
+TRIGGERS = {
+    ("audit_log", "audit_log_append_only"),
+    ("audit_log", "audit_log_no_truncate"),
+    ("audit_log", "audit_log_queue_for_seal"),
+    ("audit_chain", "audit_chain_append_only"),
+    ("audit_chain", "audit_chain_no_truncate"),
+}
+
+
+def _schema_facts(url: str) -> tuple[set[str], set[tuple[str, str]], set[str], str | None]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            triggers = {
+                (row.table, row.name)
+                for row in conn.execute(
+                    sa.text(
+                        "SELECT tgrelid::regclass::text AS table, tgname AS name "
+                        "FROM pg_trigger WHERE NOT tgisinternal"
+                    )
+                )
+            }
+            functions = set(
+                conn.scalars(sa.text("SELECT proname FROM pg_proc WHERE proname LIKE 'aqualab%'"))
+            )
+            version = (
+                conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+                if "alembic_version" in tables
+                else None
+            )
+        return tables, triggers, functions, version
+    finally:
+        engine.dispose()
+
+
+def _differences(url: str) -> list[object]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "compare_server_default": True}
+            )
+            return list(compare_metadata(context, metadata))
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_downgrade_upgrade_on_a_fresh_database(scratch_database_url: str) -> None:
+    config = alembic_config(scratch_database_url)
+    expected_tables = set(metadata.tables)
+
+    command.upgrade(config, "head")
+    tables, triggers, functions, version = _schema_facts(scratch_database_url)
+    assert expected_tables <= tables
+    assert triggers == TRIGGERS
+    assert functions == {"aqualab_reject_change", "aqualab_queue_for_seal"}
+    assert version == "0001"
+
+    command.downgrade(config, "base")
+    tables, triggers, functions, version = _schema_facts(scratch_database_url)
+    assert tables == {"alembic_version"}
+    assert triggers == set()
+    assert functions == set()
+    assert version is None
+
+    command.upgrade(config, "head")
+    tables, triggers, functions, version = _schema_facts(scratch_database_url)
+    assert expected_tables <= tables
+    assert triggers == TRIGGERS
+    assert version == "0001"
+    assert _differences(scratch_database_url) == []
+
+
+def test_migrated_schema_equals_the_orm_metadata(database_url: str) -> None:
+    assert _differences(database_url) == []
+
+
+def test_the_comparison_notices_a_drifted_schema(scratch_database_url: str) -> None:
+    """Guard the guard: a column the ORM does not know about must show up as a difference."""
+    command.upgrade(alembic_config(scratch_database_url), "head")
+    engine = sa.create_engine(scratch_database_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE labs ADD COLUMN stray integer"))
+            conn.execute(sa.text("DROP INDEX ix_users_created_at"))
+    finally:
+        engine.dispose()
+    kinds = {diff[0] for diff in _differences(scratch_database_url) if isinstance(diff, tuple)}
+    assert {"remove_column", "add_index"} <= kinds
