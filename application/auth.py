@@ -8,10 +8,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from application.auditing import record_change
+from application.auditing import Auditor
 from application.context import Principal, RequestMeta
 from application.views import Session, TokenPair, UserView
-from domain.audit import AuditAction, AuditEntityType
+from domain.audit import AuditEntityType
 from domain.errors import (
     AccountLocked,
     Conflict,
@@ -144,15 +144,8 @@ class Register:
                 updated_at=now,
             )
             uow.users.add(user)
-            record_change(
-                uow,
-                deps.clock,
-                actor_id=user.id,
-                meta=meta,
-                entity_type=AuditEntityType.USER,
-                entity_id=user.id,
-                action=AuditAction.CREATE,
-                new=user.snapshot(),
+            Auditor(uow, deps.clock, user.id, meta).created(
+                AuditEntityType.USER, user.id, user.snapshot()
             )
             tokens = _start_session(deps, uow, user)
             try:
@@ -320,16 +313,11 @@ class ResetPassword:
             user.locked_until = None
             user.touch(now)
             uow.sessions.revoke_all_for_user(user.id, now)
-            record_change(
-                uow,
-                deps.clock,
-                actor_id=user.id,
-                meta=meta,
-                entity_type=AuditEntityType.USER,
-                entity_id=user.id,
-                action=AuditAction.UPDATE,
-                old={"password": "[previous]"},
-                new={"password": "[reset by email link]"},
+            Auditor(uow, deps.clock, user.id, meta).updated(
+                AuditEntityType.USER,
+                user.id,
+                {"password": "[previous]"},
+                {"password": "[reset by email link]"},
             )
             uow.commit()
 

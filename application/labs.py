@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from application.auditing import record_change
+from application.auditing import Auditor
 from application.context import Caller, RequestMeta
 from application.policy import ensure_lab_visible, require_admin
 from application.views import LabView, PageView
-from domain.audit import AuditAction, AuditEntityType
+from domain.audit import AuditEntityType
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.model import Lab, ensure_version
 from domain.paging import Page
@@ -69,16 +69,8 @@ def ensure_lab(
     now = clock.now()
     lab = Lab(id=ids.new_id(), name=name.strip(), code=None, created_at=now, updated_at=now)
     uow.labs.add(lab)
-    record_change(
-        uow,
-        clock,
-        actor_id=None,
-        meta=meta,
-        entity_type=AuditEntityType.LAB,
-        entity_id=lab.id,
-        action=AuditAction.CREATE,
-        new=lab.snapshot(),
-        lab_id=lab.id,
+    Auditor(uow, clock, None, meta).created(
+        AuditEntityType.LAB, lab.id, lab.snapshot(), lab_id=lab.id
     )
     return lab.id
 
@@ -131,16 +123,8 @@ class CreateLab:
                 id=cmd.id or deps.ids.new_id(), name=name, code=code, created_at=now, updated_at=now
             )
             uow.labs.add(lab)
-            record_change(
-                uow,
-                deps.clock,
-                actor_id=caller.principal.user_id,
-                meta=caller.meta,
-                entity_type=AuditEntityType.LAB,
-                entity_id=lab.id,
-                action=AuditAction.CREATE,
-                new=lab.snapshot(),
-                lab_id=lab.id,
+            Auditor.of(uow, deps.clock, caller).created(
+                AuditEntityType.LAB, lab.id, lab.snapshot(), lab_id=lab.id
             )
             uow.commit()
             return LabView.of(lab)
@@ -169,17 +153,8 @@ class UpdateLab:
             lab.name, lab.code = name, code
             lab.updated_at = now
             lab.version += 1
-            record_change(
-                uow,
-                deps.clock,
-                actor_id=caller.principal.user_id,
-                meta=caller.meta,
-                entity_type=AuditEntityType.LAB,
-                entity_id=lab.id,
-                action=AuditAction.UPDATE,
-                old=before,
-                new=lab.snapshot(),
-                lab_id=lab.id,
+            Auditor.of(uow, deps.clock, caller).updated(
+                AuditEntityType.LAB, lab.id, before, lab.snapshot(), lab_id=lab.id
             )
             uow.commit()
             return LabView.of(lab)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from application.auditing import record_change
+from application.auditing import Auditor
 from application.context import Caller
 from application.policy import require_admin
 from application.views import PageView, UserView
-from domain.audit import AuditAction, AuditEntityType
+from domain.audit import AuditEntityType
 from domain.errors import Conflict, EmailExists, NotFound, ValidationFailed
 from domain.model import User, ensure_version
 from domain.ports import (
@@ -66,6 +66,14 @@ def _lab_problems(uow: UnitOfWork, role: Role, lab_id: UUID | None) -> list[str]
     if lab_id is None and role is Role.TECHNICIAN:
         return ["A technician must belong to a lab"]
     return []
+
+
+def _commit_user_change(uow: UnitOfWork) -> None:
+    """The only unique key a user change can break (in a race) is the live email."""
+    try:
+        uow.commit()
+    except Conflict as exc:
+        raise EmailExists() from exc
 
 
 def _raise_if_any(problems: dict[str, list[str]]) -> None:
@@ -130,21 +138,10 @@ class CreateUser:
                 updated_at=now,
             )
             uow.users.add(user)
-            record_change(
-                uow,
-                deps.clock,
-                actor_id=caller.principal.user_id,
-                meta=caller.meta,
-                entity_type=AuditEntityType.USER,
-                entity_id=user.id,
-                action=AuditAction.CREATE,
-                new=user.snapshot(),
-                lab_id=user.lab_id,
+            Auditor.of(uow, deps.clock, caller).created(
+                AuditEntityType.USER, user.id, user.snapshot(), lab_id=user.lab_id
             )
-            try:
-                uow.commit()
-            except Conflict as exc:
-                raise EmailExists() from exc
+            _commit_user_change(uow)
             return UserView.of(user)
 
 
@@ -199,22 +196,10 @@ class UpdateUser:
             new = user.snapshot()
             if cmd.password is not None:
                 before["password"], new["password"] = "[previous]", "[changed by admin]"
-            record_change(
-                uow,
-                deps.clock,
-                actor_id=caller.principal.user_id,
-                meta=caller.meta,
-                entity_type=AuditEntityType.USER,
-                entity_id=user.id,
-                action=AuditAction.UPDATE,
-                old=before,
-                new=new,
-                lab_id=user.lab_id,
+            Auditor.of(uow, deps.clock, caller).updated(
+                AuditEntityType.USER, user.id, before, new, lab_id=user.lab_id
             )
-            try:
-                uow.commit()
-            except Conflict as exc:
-                raise EmailExists() from exc
+            _commit_user_change(uow)
             return UserView.of(user)
 
 
@@ -240,17 +225,8 @@ class DeleteUser:
             user.deleted_at = now
             user.touch(now)
             uow.sessions.revoke_all_for_user(user.id, now)
-            record_change(
-                uow,
-                deps.clock,
-                actor_id=caller.principal.user_id,
-                meta=caller.meta,
-                entity_type=AuditEntityType.USER,
-                entity_id=user.id,
-                action=AuditAction.DELETE,
-                old=before,
-                new=None,
-                lab_id=user.lab_id,
+            Auditor.of(uow, deps.clock, caller).deleted(
+                AuditEntityType.USER, user.id, before, lab_id=user.lab_id
             )
             uow.commit()
 
@@ -289,16 +265,8 @@ class CreateOrUpdateAdmin:
                     updated_at=now,
                 )
                 uow.users.add(user)
-                record_change(
-                    uow,
-                    deps.clock,
-                    actor_id=None,
-                    meta=meta,
-                    entity_type=AuditEntityType.USER,
-                    entity_id=user.id,
-                    action=AuditAction.CREATE,
-                    new=user.snapshot(),
-                    lab_id=lab_id,
+                Auditor(uow, deps.clock, None, meta).created(
+                    AuditEntityType.USER, user.id, user.snapshot(), lab_id=lab_id
                 )
             else:
                 before = user.snapshot()
@@ -312,17 +280,8 @@ class CreateOrUpdateAdmin:
                 user.touch(now)
                 after = user.snapshot()
                 before["password"], after["password"] = "[previous]", "[set by operator]"
-                record_change(
-                    uow,
-                    deps.clock,
-                    actor_id=None,
-                    meta=meta,
-                    entity_type=AuditEntityType.USER,
-                    entity_id=user.id,
-                    action=AuditAction.UPDATE,
-                    old=before,
-                    new=after,
-                    lab_id=lab_id,
+                Auditor(uow, deps.clock, None, meta).updated(
+                    AuditEntityType.USER, user.id, before, after, lab_id=lab_id
                 )
             uow.commit()
             return UserView.of(user)

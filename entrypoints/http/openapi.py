@@ -96,6 +96,7 @@ def build_openapi(routes: list[RouteEntry], *, version: str) -> dict[str, Any]:
         title="AquaLab API",
         version=version,
         openapi_version="3.1.0",
+        servers=[{"url": "/", "description": "This server"}],
         info={
             "description": (
                 "Water-quality lab backend: samples, test results, WHO / NM 03.7.001 compliance, "
