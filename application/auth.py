@@ -322,38 +322,40 @@ class ResetPassword:
             uow.commit()
 
 
+@dataclass(frozen=True)
+class Authenticated:
+    """Who is calling (for authorization) and their profile (for `GET /auth/me`)."""
+
+    principal: Principal
+    user: UserView
+
+
 class Authenticate:
-    """Turn a bearer token into a Principal, checking the session and the user every time."""
+    """Turn a bearer token into a Principal, checking the session and the user every time.
+
+    One lookup per request: a revoked session, or a deactivated or deleted user, is
+    refused at once in every server process; role and lab come from the database.
+    """
 
     def __init__(self, deps: AuthDeps):
         self._deps = deps
 
-    def __call__(self, token: str) -> Principal:
-        deps = self._deps
-        claims = deps.tokens.verify_access(token)
-        with deps.uow() as uow:
-            user = uow.users.get(claims.user_id)
-            if user is None or not user.can_sign_in():
-                raise Unauthenticated("Account disabled or removed")
-            session = uow.sessions.get(claims.session_id)
-            if session is None or session.revoked_at is not None or session.user_id != user.id:
+    def __call__(self, token: str) -> Authenticated:
+        claims = self._deps.tokens.verify_access(token)
+        with self._deps.uow() as uow:
+            found = uow.sessions.get_with_user(claims.session_id)
+            if found is None:
                 raise Unauthenticated("Token revoked")
-            return Principal(
+            session, user = found
+            if session.revoked_at is not None or user.id != claims.user_id:
+                raise Unauthenticated("Token revoked")
+            if not user.can_sign_in():
+                raise Unauthenticated("Account disabled or removed")
+            principal = Principal(
                 user_id=user.id,
                 role=user.role,
                 lab_id=user.lab_id,
                 token_id=claims.jti,
                 session_id=session.id,
             )
-
-
-class GetCurrentUser:
-    def __init__(self, deps: AuthDeps):
-        self._deps = deps
-
-    def __call__(self, principal: Principal) -> UserView:
-        with self._deps.uow() as uow:
-            user = uow.users.get(principal.user_id)
-            if user is None:
-                raise Unauthenticated("Account disabled or removed")
-            return UserView.of(user)
+            return Authenticated(principal, UserView.of(user))

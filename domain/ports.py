@@ -165,6 +165,10 @@ class SessionRepository(abc.ABC):
     def get(self, session_id: UUID) -> AuthSession | None: ...
 
     @abc.abstractmethod
+    def get_with_user(self, session_id: UUID) -> tuple[AuthSession, User] | None:
+        """The session and its live (not deleted) user, in one lookup (every request does it)."""
+
+    @abc.abstractmethod
     def revoke_all_for_user(self, user_id: UUID, now: datetime) -> int: ...
 
 

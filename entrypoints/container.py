@@ -144,7 +144,6 @@ class Container(containers.DeclarativeContainer):
     forgot_password = providers.ThreadSafeSingleton(auth.ForgotPassword, auth_deps)
     reset_password = providers.ThreadSafeSingleton(auth.ResetPassword, auth_deps)
     authenticate = providers.ThreadSafeSingleton(auth.Authenticate, auth_deps)
-    current_user = providers.ThreadSafeSingleton(auth.GetCurrentUser, auth_deps)
 
     list_users = providers.ThreadSafeSingleton(users.ListUsers, user_deps)
     get_user = providers.ThreadSafeSingleton(users.GetUser, user_deps)
@@ -170,7 +169,6 @@ USE_CASES = (
     "forgot_password",
     "reset_password",
     "authenticate",
-    "current_user",
     "list_users",
     "get_user",
     "create_user",

@@ -43,5 +43,8 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
-    for noisy in ("waitress.queue", "alembic.runtime.migration"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # waitress warns "Task queue depth is N" for every queued request under load: a log
+    # line per request that says nothing the latency metrics don't.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    for chatty in ("alembic.runtime.migration", "alembic.runtime.plugins"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -137,8 +137,9 @@ class InMemoryLabRepository(LabRepository):
 
 
 class InMemorySessionRepository(SessionRepository):
-    def __init__(self, table: Table):
+    def __init__(self, table: Table, users: Table):
         self._t = table
+        self._users = users
 
     def add(self, session: AuthSession) -> None:
         self._t.put(session.id, session)
@@ -146,6 +147,13 @@ class InMemorySessionRepository(SessionRepository):
     def get(self, session_id: UUID) -> AuthSession | None:
         session: AuthSession | None = self._t.get(session_id)
         return session
+
+    def get_with_user(self, session_id: UUID) -> tuple[AuthSession, User] | None:
+        session = self.get(session_id)
+        user: User | None = self._users.get(session.user_id) if session else None
+        if session is None or user is None or user.is_deleted:
+            return None
+        return session, user
 
     def revoke_all_for_user(self, user_id: UUID, now: datetime) -> int:
         count = 0

@@ -38,7 +38,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._tables = {name: Table(rows) for name, rows in self._store.tables.items()}
         self.users = InMemoryUserRepository(self._tables["users"])
         self.labs = InMemoryLabRepository(self._tables["labs"])
-        self.sessions = InMemorySessionRepository(self._tables["sessions"])
+        self.sessions = InMemorySessionRepository(self._tables["sessions"], self._tables["users"])
         self.refresh_tokens = InMemoryRefreshTokenRepository(self._tables["refresh_tokens"])
         self.reset_tokens = InMemoryPasswordResetTokenRepository(self._tables["reset_tokens"])
         self.audit = InMemoryAuditTrail(self._store.audit)

@@ -138,6 +138,15 @@ class SqlAlchemySessionRepository(SessionRepository):
     def get(self, session_id: UUID) -> AuthSession | None:
         return self._s.get(AuthSession, session_id)
 
+    def get_with_user(self, session_id: UUID) -> tuple[AuthSession, User] | None:
+        s, u = tables.auth_sessions.c, tables.users.c
+        row = self._s.execute(
+            sa.select(AuthSession, User)
+            .join(User, u.id == s.user_id)
+            .where(s.id == session_id, u.deleted_at.is_(None))
+        ).first()
+        return (row[0], row[1]) if row is not None else None
+
     def revoke_all_for_user(self, user_id: UUID, now: datetime) -> int:
         c = tables.auth_sessions.c
         result = self._s.execute(

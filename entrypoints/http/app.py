@@ -70,7 +70,7 @@ def create_app(container: Container) -> falcon.App[Any, Any]:
     r.add(f"{API}/auth/logout", auth.LogoutResource(container.logout()))
     r.add(f"{API}/auth/forgot-password", auth.ForgotPasswordResource(container.forgot_password()))
     r.add(f"{API}/auth/reset-password", auth.ResetPasswordResource(container.reset_password()))
-    r.add(f"{API}/auth/me", auth.MeResource(container.current_user()))
+    r.add(f"{API}/auth/me", auth.MeResource())
 
     r.add(f"{API}/users", users.UsersResource(container.list_users(), container.create_user()))
     r.add(

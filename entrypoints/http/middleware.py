@@ -12,6 +12,7 @@ from typing import Any
 
 import falcon
 
+from application.auth import Authenticated
 from application.context import Principal, RequestMeta
 from domain.errors import RateLimited, Unauthenticated
 from domain.ports import RateLimit, RateLimiter
@@ -112,7 +113,7 @@ class RequestAuth:
     def __init__(
         self,
         header: str | None,
-        authenticate: Callable[[str], Principal],
+        authenticate: Callable[[str], Authenticated],
         limiter: RateLimiter,
         api_rate: RateLimit,
     ):
@@ -120,27 +121,33 @@ class RequestAuth:
         self._authenticate = authenticate
         self._limiter = limiter
         self._api_rate = api_rate
-        self._principal: Principal | None = None
+        self._identity: Authenticated | None = None
 
     def require(self) -> Principal:
-        if self._principal is not None:
-            return self._principal
+        return self.identity().principal
+
+    def identity(self) -> Authenticated:
+        if self._identity is not None:
+            return self._identity
         if not self._header:
             raise Unauthenticated("Missing bearer token")
         scheme, _, token = self._header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("Expected 'Authorization: Bearer <token>'")
-        principal = self._authenticate(token.strip())
-        decision = self._limiter.hit(f"api:{principal.user_id}", self._api_rate)
+        identity = self._authenticate(token.strip())
+        decision = self._limiter.hit(f"api:{identity.principal.user_id}", self._api_rate)
         if not decision.allowed:
             raise RateLimited(decision.retry_after_seconds)
-        self._principal = principal
-        return principal
+        self._identity = identity
+        return identity
 
 
 class AuthMiddleware:
     def __init__(
-        self, authenticate: Callable[[str], Principal], limiter: RateLimiter, api_rate: RateLimit
+        self,
+        authenticate: Callable[[str], Authenticated],
+        limiter: RateLimiter,
+        api_rate: RateLimit,
     ):
         self._authenticate = authenticate
         self._limiter = limiter

@@ -171,3 +171,28 @@ def test_revoke_all_includes_sessions_added_in_the_same_transaction(
         stored = uow.sessions.get(fresh.id)
         assert stored is not None
         assert stored.revoked_at == T0
+
+
+def test_session_with_its_live_user_in_one_lookup(
+    container: Container, user: User, save: Callable[..., None]
+) -> None:
+    session = _session(user)
+    gone = UserFactory(deleted_at=T0)
+    save(gone)
+    orphan = _session(gone)
+    with container.uow() as uow:
+        uow.sessions.add(session)
+        uow.sessions.add(orphan)
+        uow.commit()
+
+    with container.uow() as uow:
+        found = uow.sessions.get_with_user(session.id)
+        assert found is not None
+        stored_session, stored_user = found
+        assert (stored_session.id, stored_user.id, stored_user.email) == (
+            session.id,
+            user.id,
+            user.email,
+        )
+        assert uow.sessions.get_with_user(orphan.id) is None  # a deleted user's session is dead
+        assert uow.sessions.get_with_user(uuid4()) is None

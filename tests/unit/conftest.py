@@ -51,7 +51,7 @@ class World:
         view = users.CreateOrUpdateAdmin(self.users)(
             email=email, password="Passw0rdX", lab_name=lab, meta_reason="test"
         )
-        principal = auth.Authenticate(self.auth)(self.login(email).tokens.access_token)
+        principal = auth.Authenticate(self.auth)(self.login(email).tokens.access_token).principal
         assert principal.role is Role.ADMIN and principal.user_id == view.id
         return Caller(principal, RequestMeta(request_id="req-admin", reason="testing"))
 

@@ -29,7 +29,7 @@ def test_register_creates_a_viewer_without_lab_and_signs_in(world: World) -> Non
     session = world.register()
     assert session.user.role == "viewer" and session.user.lab_id is None
     assert session.user.email == "ana@lab.ma"
-    principal = auth.Authenticate(world.auth)(session.tokens.access_token)
+    principal = auth.Authenticate(world.auth)(session.tokens.access_token).principal
     assert principal.user_id == session.user.id and principal.role is Role.VIEWER
     assert session.tokens.expires_in == 24 * 3600
 
@@ -145,7 +145,7 @@ def test_logout_revokes_access_and_refresh_of_that_session_only(world: World) ->
     world.register()
     phone = world.login().tokens
     desktop = world.login().tokens
-    principal = auth.Authenticate(world.auth)(phone.access_token)
+    principal = auth.Authenticate(world.auth)(phone.access_token).principal
     auth.Logout(world.auth)(principal)
     with pytest.raises(Unauthenticated):
         auth.Authenticate(world.auth)(phone.access_token)
@@ -224,7 +224,7 @@ def test_role_change_applies_to_existing_tokens(world: World) -> None:
     )
     token = world.login("v@lab.ma").tokens.access_token
     users.UpdateUser(world.users)(admin, users.UpdateUserCommand(viewer.id, role=Role.ADMIN))
-    assert auth.Authenticate(world.auth)(token).role is Role.ADMIN
+    assert auth.Authenticate(world.auth)(token).principal.role is Role.ADMIN
 
 
 def test_tampered_and_foreign_tokens_are_rejected(world: World) -> None:

@@ -117,10 +117,8 @@ def test_internal_errors_reveal_nothing(api: Api, monkeypatch: pytest.MonkeyPatc
         raise RuntimeError("SELECT secret FROM pg_shadow -- stack detail")
 
     token = api.admin_token()
-    monkeypatch.setattr(
-        api.container.current_user(), "_deps", None
-    )  # any attribute access now fails
-    result = api.call("GET", "/auth/me", token)
+    monkeypatch.setattr(api.container.list_labs(), "_deps", None)  # any attribute access now fails
+    result = api.call("GET", "/labs", token)
     error = assert_error(result, 500, "INTERNAL_ERROR")
     assert "pg_shadow" not in result.text and "Traceback" not in result.text
     assert error["message"] == "An unexpected error occurred"

@@ -140,9 +140,8 @@ class ResetPasswordResource:
 
 
 class MeResource:
-    def __init__(self, current_user: auth.GetCurrentUser):
-        self._current_user = current_user
+    """The profile comes from authentication itself: one lookup for the whole request."""
 
     @operation(summary="The signed-in user", tags=TAGS, response=UserOut, errors=(401,))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        render(resp, UserOut, self._current_user(req.context.principal))
+        render(resp, UserOut, req.context.auth.identity().user)
