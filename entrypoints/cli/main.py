@@ -120,6 +120,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging(settings.log_level)
+    # waitress's I/O thread must win the GIL often; at the default 5 ms, 8 busy workers
+    # starve it and throughput collapses at ~100 connections (docs/performance.md).
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)
     url = None
     if settings.storage == "sql":
         url = database_url(settings)
