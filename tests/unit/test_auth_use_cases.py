@@ -340,3 +340,32 @@ def test_smtp_mailer_delivers_through_a_local_server() -> None:
     thread.join(timeout=5)
     listener.close()
     assert received and "To: ana@lab.ma" in received[0] and "token=abc" in received[0]
+
+
+def test_unknown_email_costs_one_password_verification_like_a_known_one(world: World) -> None:
+    """Timing equality by construction: every failed login runs exactly one argon2 verify."""
+
+    class CountingHasher:
+        def __init__(self, inner: PasslibPasswordHasher):
+            self.inner = inner
+            self.verifications = 0
+
+        def hash(self, password: str) -> str:
+            return self.inner.hash(password)
+
+        def verify(self, password: str, password_hash: str) -> tuple[bool, str | None]:
+            self.verifications += 1
+            return self.inner.verify(password, password_hash)
+
+        def dummy_verify(self) -> None:
+            self.verifications += 1
+            self.inner.dummy_verify()
+
+    world.register()
+    hasher = CountingHasher(PasslibPasswordHasher(memory_kib=1024, time_cost=1))
+    login = auth.Login(replace(world.auth, hasher=hasher))
+    for email in ("ana@lab.ma", "nobody@lab.ma"):
+        before = hasher.verifications
+        with pytest.raises(InvalidCredentials):
+            login(auth.LoginCommand(email, "Wrong1234"), RequestMeta())
+        assert hasher.verifications - before == 1, email
