@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,5 +67,10 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 def screenshots_dir() -> Path | None:
+    """Refresh docs/images only when asked (`AQUALAB_SCREENSHOTS=1 make browser`), so a
+    test run never dirties the work tree."""
+    if os.environ.get("AQUALAB_SCREENSHOTS") != "1":
+        return None
     path = ROOT / "docs" / "images"
-    return path if path.is_dir() else None
+    path.mkdir(parents=True, exist_ok=True)
+    return path
