@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
 from domain.model import Lab, User
 from domain.paging import Page
 
@@ -95,4 +96,154 @@ class PageView(Generic[T]):
             limit=page.request.limit,
             total_pages=page.total_pages,
             has_more=page.has_more,
+        )
+
+
+@dataclass(frozen=True)
+class ParameterView:
+    id: UUID
+    code: str
+    name: str
+    unit: str
+    kind: str
+    min_value: float | None
+    max_value: float | None
+    version: int
+
+    @classmethod
+    def of(cls, p: Parameter) -> ParameterView:
+        return cls(p.id, p.code, p.name, p.unit, p.kind.value, p.min_value, p.max_value, p.version)
+
+
+@dataclass(frozen=True)
+class LimitView:
+    standard: str
+    parameter: str
+    min: float | None
+    max: float | None
+    recommended_max: float | None
+    basis: str
+    source: str | None
+    version: int
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, limit: StandardLimit) -> LimitView:
+        return cls(
+            standard=limit.standard_code,
+            parameter=limit.parameter_code,
+            min=limit.min,
+            max=limit.max,
+            recommended_max=limit.recommended_max,
+            basis=limit.basis.value,
+            source=limit.source,
+            version=limit.version,
+            updated_at=limit.updated_at,
+        )
+
+
+@dataclass(frozen=True)
+class StandardView:
+    code: str
+    name: str
+    kind: str
+    description: str | None
+    limits: list[LimitView]
+
+    @classmethod
+    def of(cls, standard: Standard, limits: list[StandardLimit]) -> StandardView:
+        return cls(
+            standard.code,
+            standard.name,
+            standard.kind.value,
+            standard.description,
+            [LimitView.of(limit) for limit in limits],
+        )
+
+
+@dataclass(frozen=True)
+class ResultView:
+    id: UUID
+    sample_id: UUID
+    parameter: str
+    value: float
+    qualifier: str
+    detection_limit: float | None
+    unit: str
+    test_date: datetime
+    technician_name: str | None
+    test_method: str | None
+    compliance_status: str
+    evaluations: list[dict[str, Any]]
+    notes: str | None
+    version: int
+    created_at: datetime
+    created_by: UUID | None
+    updated_at: datetime
+    updated_by: UUID | None
+
+    @classmethod
+    def of(cls, r: TestResult) -> ResultView:
+        return cls(
+            id=r.id,
+            sample_id=r.sample_id,
+            parameter=r.parameter,
+            value=r.value,
+            qualifier=r.qualifier.value,
+            detection_limit=r.detection_limit,
+            unit=r.unit,
+            test_date=r.test_date,
+            technician_name=r.technician_name,
+            test_method=r.test_method,
+            compliance_status=r.compliance_status.value,
+            evaluations=list(r.evaluations),
+            notes=r.notes,
+            version=r.version,
+            created_at=r.created_at,
+            created_by=r.created_by,
+            updated_at=r.updated_at,
+            updated_by=r.updated_by,
+        )
+
+
+@dataclass(frozen=True)
+class SampleView:
+    id: UUID
+    lab_id: UUID
+    type: str
+    location: str
+    latitude: float | None
+    longitude: float | None
+    collection_date: datetime
+    collector_name: str
+    status: str
+    compliance_status: str
+    notes: str | None
+    version: int
+    created_at: datetime
+    created_by: UUID | None
+    updated_at: datetime
+    updated_by: UUID | None
+    results: list[ResultView] | None = None
+
+    @classmethod
+    def of(cls, s: Sample, results: list[ResultView] | None = None) -> SampleView:
+        return cls(
+            id=s.id,
+            lab_id=s.lab_id,
+            type=s.type.value,
+            location=s.location,
+            latitude=s.latitude,
+            longitude=s.longitude,
+            collection_date=s.collection_date,
+            collector_name=s.collector_name,
+            status=s.status.value,
+            compliance_status=s.compliance_status.value,
+            notes=s.notes,
+            version=s.version,
+            created_at=s.created_at,
+            created_by=s.created_by,
+            updated_at=s.updated_at,
+            updated_by=s.updated_by,
+            results=results,
         )

@@ -14,6 +14,16 @@ from typing import Any, Protocol, Self
 from uuid import UUID
 
 from domain.audit import AuditAction, AuditEntityType, AuditEntry, ChainReport
+from domain.compliance import ComplianceStatus
+from domain.lab_data import (
+    Parameter,
+    Sample,
+    SampleStatus,
+    SampleType,
+    Standard,
+    StandardLimit,
+    TestResult,
+)
 from domain.model import AuthSession, Lab, PasswordResetToken, RefreshToken, User
 from domain.paging import Page, PageRequest, Sort
 from domain.roles import Role
@@ -231,6 +241,111 @@ class AuditChain(abc.ABC):
     def head_hash(self) -> str: ...
 
 
+# --- lab data -----------------------------------------------------------------------
+
+
+class ParameterRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, parameter: Parameter) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, parameter_id: UUID) -> Parameter | None: ...
+
+    @abc.abstractmethod
+    def get_by_code(self, code: str) -> Parameter | None: ...
+
+    @abc.abstractmethod
+    def all(self) -> list[Parameter]:
+        """All parameters, by code (a few dozen at most)."""
+
+
+class StandardRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, standard: Standard) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, code: str) -> Standard | None: ...
+
+    @abc.abstractmethod
+    def all(self) -> list[Standard]: ...
+
+    @abc.abstractmethod
+    def add_limit(self, limit: StandardLimit) -> None: ...
+
+    @abc.abstractmethod
+    def get_limit(self, standard_code: str, parameter_code: str) -> StandardLimit | None: ...
+
+    @abc.abstractmethod
+    def limits_of_standard(self, standard_code: str) -> list[StandardLimit]:
+        """By parameter code."""
+
+    @abc.abstractmethod
+    def limits_for_parameter(self, parameter_code: str) -> list[StandardLimit]:
+        """Every standard's limit for one parameter, by standard code."""
+
+
+@dataclass(frozen=True)
+class SampleQuery:
+    lab_id: UUID | None = None  # None: every lab (admins)
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    type: SampleType | None = None
+    location: str | None = None  # exact, case-insensitive
+    compliance_status: ComplianceStatus | None = None
+    status: SampleStatus | None = None
+    search: str | None = None  # id prefix, location or collector name, case-insensitive
+    sort: Sort = Sort("collection_date", descending=True)
+    page: PageRequest = PageRequest()
+
+
+SAMPLE_SORT_FIELDS = (
+    "collection_date",
+    "created_at",
+    "updated_at",
+    "location",
+    "collector_name",
+    "type",
+    "status",
+    "compliance_status",
+)
+
+
+class SampleRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, sample: Sample) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, sample_id: UUID) -> Sample | None:
+        """A live sample (tombstones are None)."""
+
+    @abc.abstractmethod
+    def get_including_deleted(self, sample_id: UUID) -> Sample | None: ...
+
+    @abc.abstractmethod
+    def list(self, query: SampleQuery) -> Page[Sample]:
+        """Live samples; ties in the sort order are broken by id in the same direction."""
+
+
+class ResultRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, result: TestResult) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, result_id: UUID) -> TestResult | None:
+        """A live result (tombstones are None)."""
+
+    @abc.abstractmethod
+    def get_including_deleted(self, result_id: UUID) -> TestResult | None: ...
+
+    @abc.abstractmethod
+    def list_for_sample(self, sample_id: UUID) -> list[TestResult]:
+        """Live results of one sample, oldest test first (then by id)."""
+
+    @abc.abstractmethod
+    def ids_for_parameter(self, parameter_code: str) -> list[UUID]:
+        """Live results measuring one parameter (for an explicit re-evaluation)."""
+
+
 # --- unit of work -----------------------------------------------------------------
 
 
@@ -243,6 +358,10 @@ class UnitOfWork(abc.ABC):
     refresh_tokens: RefreshTokenRepository
     reset_tokens: PasswordResetTokenRepository
     audit: AuditTrail
+    parameters: ParameterRepository
+    standards: StandardRepository
+    samples: SampleRepository
+    results: ResultRepository
 
     def __enter__(self) -> Self:
         return self

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     metrics_token: SecretStr | None = None
     better_auth_secret: SecretStr | None = None
+    compliance_margin: float = Field(
+        0.8, gt=0, le=1, description="warn at this share of a health limit"
+    )
 
     smtp_url: SecretStr | None = None
     mail_from: str = "AquaLab <no-reply@localhost>"

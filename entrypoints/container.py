@@ -16,6 +16,7 @@ from dependency_injector import containers, providers
 from adapters.clock import SystemClock
 from adapters.ids import UuidGenerator
 from adapters.mail import ConsoleMailer, DisabledMailer, InMemoryMailer, SmtpMailer, SmtpSettings
+from adapters.memory.lab_data import seed_reference_data
 from adapters.memory.store import InMemoryStore
 from adapters.memory.unit_of_work import InMemoryAuditChain, InMemoryUnitOfWork
 from adapters.passwords import PasslibPasswordHasher
@@ -26,7 +27,7 @@ from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.rate_limiter import PostgresRateLimiter
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, make_session_factory
 from adapters.tokens import JwtTokenService
-from application import audit_log, auth, labs, users
+from application import audit_log, auth, labs, reference, samples, users
 from entrypoints.config import Settings, jwt_secret
 
 
@@ -89,7 +90,7 @@ class Container(containers.DeclarativeContainer):
     api_rate_limiter = providers.ThreadSafeSingleton(InMemoryRateLimiter)
 
     # --- storage: memory or sql, by configuration ----------------------------------
-    memory_store = providers.ThreadSafeSingleton(InMemoryStore)
+    memory_store = providers.ThreadSafeSingleton(lambda: seed_reference_data(InMemoryStore()))
     engine = providers.Resource(
         _engine_resource, url=database_url, pool_size=settings.provided.pool_size
     )
@@ -136,6 +137,13 @@ class Container(containers.DeclarativeContainer):
     audit_deps = providers.ThreadSafeSingleton(
         audit_log.AuditDeps, uow=uow.provider, chain=audit_chain
     )
+    margin = providers.Callable(lambda s: s.compliance_margin, settings)
+    lab_data_deps = providers.ThreadSafeSingleton(
+        samples.LabDataDeps, uow=uow.provider, clock=clock, ids=ids, margin=margin
+    )
+    reference_deps = providers.ThreadSafeSingleton(
+        reference.ReferenceDeps, uow=uow.provider, clock=clock, ids=ids, margin=margin
+    )
 
     register = providers.ThreadSafeSingleton(auth.Register, auth_deps)
     login = providers.ThreadSafeSingleton(auth.Login, auth_deps)
@@ -160,6 +168,25 @@ class Container(containers.DeclarativeContainer):
     list_audit = providers.ThreadSafeSingleton(audit_log.ListAuditEntries, audit_deps)
     verify_audit = providers.ThreadSafeSingleton(audit_log.VerifyAuditChain, audit_deps)
 
+    list_parameters = providers.ThreadSafeSingleton(reference.ListParameters, reference_deps)
+    get_parameter = providers.ThreadSafeSingleton(reference.GetParameter, reference_deps)
+    create_parameter = providers.ThreadSafeSingleton(reference.CreateParameter, reference_deps)
+    update_parameter = providers.ThreadSafeSingleton(reference.UpdateParameter, reference_deps)
+    list_standards = providers.ThreadSafeSingleton(reference.ListStandards, reference_deps)
+    get_standard = providers.ThreadSafeSingleton(reference.GetStandard, reference_deps)
+    put_limit = providers.ThreadSafeSingleton(reference.PutLimit, reference_deps)
+
+    list_samples = providers.ThreadSafeSingleton(samples.ListSamples, lab_data_deps)
+    get_sample = providers.ThreadSafeSingleton(samples.GetSample, lab_data_deps)
+    create_sample = providers.ThreadSafeSingleton(samples.CreateSample, lab_data_deps)
+    update_sample = providers.ThreadSafeSingleton(samples.UpdateSample, lab_data_deps)
+    delete_sample = providers.ThreadSafeSingleton(samples.DeleteSample, lab_data_deps)
+    list_results = providers.ThreadSafeSingleton(samples.ListResults, lab_data_deps)
+    get_result = providers.ThreadSafeSingleton(samples.GetResult, lab_data_deps)
+    create_result = providers.ThreadSafeSingleton(samples.CreateResult, lab_data_deps)
+    update_result = providers.ThreadSafeSingleton(samples.UpdateResult, lab_data_deps)
+    delete_result = providers.ThreadSafeSingleton(samples.DeleteResult, lab_data_deps)
+
 
 USE_CASES = (
     "register",
@@ -181,6 +208,23 @@ USE_CASES = (
     "update_lab",
     "list_audit",
     "verify_audit",
+    "list_parameters",
+    "get_parameter",
+    "create_parameter",
+    "update_parameter",
+    "list_standards",
+    "get_standard",
+    "put_limit",
+    "list_samples",
+    "get_sample",
+    "create_sample",
+    "update_sample",
+    "delete_sample",
+    "list_results",
+    "get_result",
+    "create_result",
+    "update_result",
+    "delete_result",
 )
 
 

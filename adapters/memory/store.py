@@ -13,7 +13,18 @@ from typing import Any
 
 from domain.audit import AuditEntry, AuditSeal
 
-TABLES = ("users", "labs", "sessions", "refresh_tokens", "reset_tokens")
+TABLES = (
+    "users",
+    "labs",
+    "sessions",
+    "refresh_tokens",
+    "reset_tokens",
+    "parameters",
+    "standards",
+    "limits",
+    "samples",
+    "results",
+)
 
 
 @dataclass

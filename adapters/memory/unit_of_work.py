@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Self
 
+from adapters.memory.lab_data import (
+    InMemoryParameterRepository,
+    InMemoryResultRepository,
+    InMemorySampleRepository,
+    InMemoryStandardRepository,
+)
 from adapters.memory.repositories import (
     InMemoryAuditTrail,
     InMemoryLabRepository,
@@ -42,6 +48,11 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.refresh_tokens = InMemoryRefreshTokenRepository(self._tables["refresh_tokens"])
         self.reset_tokens = InMemoryPasswordResetTokenRepository(self._tables["reset_tokens"])
         self.audit = InMemoryAuditTrail(self._store.audit)
+        t = self._tables
+        self.parameters = InMemoryParameterRepository(t["parameters"])
+        self.standards = InMemoryStandardRepository(t["standards"], t["limits"])
+        self.samples = InMemorySampleRepository(t["samples"])
+        self.results = InMemoryResultRepository(t["results"])
 
     def table(self, name: str) -> Table:
         return self._tables[name]

@@ -8,6 +8,7 @@ from sqlalchemy.orm import registry
 
 from adapters.sqlalchemy import tables
 from domain.audit import AuditEntry
+from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
 from domain.model import AuthSession, Lab, PasswordResetToken, RefreshToken, User
 
 mapper_registry = registry(metadata=tables.metadata)
@@ -27,4 +28,9 @@ def start_mappers() -> None:
         mapper_registry.map_imperatively(RefreshToken, tables.refresh_tokens)
         mapper_registry.map_imperatively(PasswordResetToken, tables.password_reset_tokens)
         mapper_registry.map_imperatively(AuditEntry, tables.audit_log)
+        mapper_registry.map_imperatively(Parameter, tables.parameters)
+        mapper_registry.map_imperatively(Standard, tables.standards)
+        mapper_registry.map_imperatively(StandardLimit, tables.standard_limits)
+        mapper_registry.map_imperatively(Sample, tables.samples)
+        mapper_registry.map_imperatively(TestResult, tables.test_results)
         _started = True

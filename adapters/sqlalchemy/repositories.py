@@ -28,12 +28,12 @@ from domain.ports import (
 T = TypeVar("T")
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def contains(column: Any, needle: str) -> Any:
-    return column.ilike(f"%{_escape_like(needle)}%", escape="\\")
+    return column.ilike(f"%{escape_like(needle)}%", escape="\\")
 
 
 def paged(

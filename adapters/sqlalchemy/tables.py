@@ -8,6 +8,8 @@ from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.types import UserDefinedType
 
 from domain.audit import AuditAction, AuditEntityType
+from domain.compliance import Basis, ComplianceStatus, ParameterKind, Qualifier, StandardKind
+from domain.lab_data import SampleStatus, SampleType
 from domain.roles import Role
 
 # Foreign keys are checked at commit: the ORM maps no relationships (the domain has none),
@@ -213,4 +215,175 @@ rate_limit_hits = sa.Table(
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("expires_at", TS, nullable=False),
     sa.Index("ix_rate_limit_hits_expires_at", "expires_at"),
+)
+
+# --- lab data ------------------------------------------------------------------------
+
+LIVE = sa.text("deleted_at IS NULL")
+
+parameters = sa.Table(
+    "parameters",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("code", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("unit", sa.String(32), nullable=False),
+    sa.Column("kind", _enum(ParameterKind, "parameter_kind", 20), nullable=False),
+    sa.Column("min_value", sa.Float, nullable=True),
+    sa.Column("max_value", sa.Float, nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+)
+
+standards = sa.Table(
+    "standards",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", _enum(StandardKind, "standard_kind", 20), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+)
+
+standard_limits = sa.Table(
+    "standard_limits",
+    metadata,
+    sa.Column(
+        "standard_code",
+        sa.String(64),
+        sa.ForeignKey("standards.code", deferrable=True, initially="DEFERRED"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "parameter_code",
+        sa.String(64),
+        sa.ForeignKey("parameters.code", deferrable=True, initially="DEFERRED"),
+        primary_key=True,
+    ),
+    sa.Column("min", sa.Float, nullable=True),
+    sa.Column("max", sa.Float, nullable=True),
+    sa.Column("recommended_max", sa.Float, nullable=True),
+    sa.Column("basis", _enum(Basis, "limit_basis", 20), nullable=False),
+    sa.Column("source", sa.Text, nullable=True),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Index("ix_standard_limits_parameter_code", "parameter_code"),
+)
+
+samples = sa.Table(
+    "samples",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "lab_id",
+        sa.Uuid,
+        sa.ForeignKey("labs.id", deferrable=True, initially="DEFERRED"),
+        nullable=False,
+    ),
+    sa.Column("type", _enum(SampleType, "sample_type", 16), nullable=False),
+    sa.Column("location", sa.Text, nullable=False),
+    sa.Column("latitude", sa.Float, nullable=True),
+    sa.Column("longitude", sa.Float, nullable=True),
+    sa.Column("collection_date", TS, nullable=False),
+    sa.Column("collector_name", sa.Text, nullable=False),
+    sa.Column("status", _enum(SampleStatus, "sample_status", 16), nullable=False),
+    sa.Column(
+        "compliance_status", _enum(ComplianceStatus, "compliance_status", 16), nullable=False
+    ),
+    sa.Column("notes", sa.Text, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("created_by", sa.Uuid, nullable=True),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Column("updated_by", sa.Uuid, nullable=True),
+    sa.Column("deleted_at", TS, nullable=True),
+    # Every list query is "one lab's live samples, filtered, in some order": one index per
+    # sort/filter, all partial on live rows, with id last so ties page deterministically.
+    sa.Index(
+        "ix_samples_lab_collection_date", "lab_id", "collection_date", "id", postgresql_where=LIVE
+    ),
+    sa.Index("ix_samples_lab_created_at", "lab_id", "created_at", "id", postgresql_where=LIVE),
+    sa.Index("ix_samples_lab_updated_at", "lab_id", "updated_at", "id", postgresql_where=LIVE),
+    sa.Index("ix_samples_lab_location", "lab_id", "location", "id", postgresql_where=LIVE),
+    sa.Index(
+        "ix_samples_lab_collector_name", "lab_id", "collector_name", "id", postgresql_where=LIVE
+    ),
+    sa.Index("ix_samples_lab_type", "lab_id", "type", "collection_date", postgresql_where=LIVE),
+    sa.Index("ix_samples_lab_status", "lab_id", "status", "collection_date", postgresql_where=LIVE),
+    sa.Index(
+        "ix_samples_lab_compliance",
+        "lab_id",
+        "compliance_status",
+        "collection_date",
+        postgresql_where=LIVE,
+    ),
+    sa.Index(
+        "ix_samples_lab_lower_location",
+        "lab_id",
+        sa.text("lower(location)"),
+        "collection_date",
+        postgresql_where=LIVE,
+    ),
+    sa.Index(
+        "ix_samples_location_trgm",
+        "location",
+        postgresql_using="gin",
+        postgresql_ops={"location": "gin_trgm_ops"},
+        postgresql_where=LIVE,
+    ),
+    sa.Index(
+        "ix_samples_collector_trgm",
+        "collector_name",
+        postgresql_using="gin",
+        postgresql_ops={"collector_name": "gin_trgm_ops"},
+        postgresql_where=LIVE,
+    ),
+)
+
+# Id-prefix search (`LIKE 'abc%'`) on the text form of the id.
+sa.Index(
+    "ix_samples_id_text",
+    sa.cast(samples.c.id, sa.Text).label("id_text"),
+    postgresql_ops={"id_text": "text_pattern_ops"},
+    postgresql_where=LIVE,
+)
+
+test_results = sa.Table(
+    "test_results",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "sample_id",
+        sa.Uuid,
+        sa.ForeignKey("samples.id", deferrable=True, initially="DEFERRED"),
+        nullable=False,
+    ),
+    sa.Column("lab_id", sa.Uuid, nullable=False),
+    sa.Column(
+        "parameter",
+        sa.String(64),
+        sa.ForeignKey("parameters.code", deferrable=True, initially="DEFERRED"),
+        nullable=False,
+    ),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("qualifier", _enum(Qualifier, "result_qualifier", 1), nullable=False),
+    sa.Column("detection_limit", sa.Float, nullable=True),
+    sa.Column("unit", sa.String(32), nullable=False),
+    sa.Column("test_date", TS, nullable=False),
+    sa.Column("technician_name", sa.Text, nullable=True),
+    sa.Column("test_method", sa.Text, nullable=True),
+    sa.Column(
+        "compliance_status", _enum(ComplianceStatus, "result_compliance_status", 16), nullable=False
+    ),
+    sa.Column("evaluations", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("notes", sa.Text, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("created_by", sa.Uuid, nullable=True),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Column("updated_by", sa.Uuid, nullable=True),
+    sa.Column("deleted_at", TS, nullable=True),
+    sa.Index("ix_test_results_sample", "sample_id", "test_date", "id", postgresql_where=LIVE),
+    sa.Index("ix_test_results_parameter", "parameter", postgresql_where=LIVE),
+    sa.Index("ix_test_results_lab_id", "lab_id"),
 )

@@ -9,6 +9,12 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.sqlalchemy.lab_data import (
+    SqlAlchemyParameterRepository,
+    SqlAlchemyResultRepository,
+    SqlAlchemySampleRepository,
+    SqlAlchemyStandardRepository,
+)
 from adapters.sqlalchemy.repositories import (
     SqlAlchemyAuditTrail,
     SqlAlchemyLabRepository,
@@ -50,6 +56,10 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.refresh_tokens = SqlAlchemyRefreshTokenRepository(self.session)
         self.reset_tokens = SqlAlchemyPasswordResetTokenRepository(self.session)
         self.audit = SqlAlchemyAuditTrail(self.session)
+        self.parameters = SqlAlchemyParameterRepository(self.session)
+        self.standards = SqlAlchemyStandardRepository(self.session)
+        self.samples = SqlAlchemySampleRepository(self.session)
+        self.results = SqlAlchemyResultRepository(self.session)
         return self
 
     def commit(self) -> None:

@@ -12,7 +12,7 @@ from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.metrics import HttpMetrics
 from entrypoints.http.middleware import AuthMiddleware, RequestContextMiddleware
 from entrypoints.http.openapi import RouteEntry, build_openapi
-from entrypoints.http.resources import audit, auth, labs, ops, users
+from entrypoints.http.resources import audit, auth, lab_data, labs, ops, users
 
 API = "/api/v1"
 
@@ -80,6 +80,40 @@ def create_app(container: Container) -> falcon.App[Any, Any]:
     r.add(f"{API}/labs", labs.LabsResource(container.list_labs(), container.create_lab()))
     r.add(
         f"{API}/labs/{{lab_id:uuid}}", labs.LabResource(container.get_lab(), container.update_lab())
+    )
+    r.add(
+        f"{API}/parameters",
+        lab_data.ParametersResource(container.list_parameters(), container.create_parameter()),
+    )
+    r.add(
+        f"{API}/parameters/{{parameter_id:uuid}}",
+        lab_data.ParameterResource(container.get_parameter(), container.update_parameter()),
+    )
+    r.add(f"{API}/standards", lab_data.StandardsResource(container.list_standards()))
+    r.add(f"{API}/standards/{{code}}", lab_data.StandardResource(container.get_standard()))
+    r.add(
+        f"{API}/standards/{{code}}/limits/{{parameter}}",
+        lab_data.StandardLimitResource(container.put_limit()),
+    )
+    r.add(
+        f"{API}/samples",
+        lab_data.SamplesResource(container.list_samples(), container.create_sample()),
+    )
+    r.add(
+        f"{API}/samples/{{sample_id:uuid}}",
+        lab_data.SampleResource(
+            container.get_sample(), container.update_sample(), container.delete_sample()
+        ),
+    )
+    r.add(
+        f"{API}/samples/{{sample_id:uuid}}/results",
+        lab_data.SampleResultsResource(container.list_results(), container.create_result()),
+    )
+    r.add(
+        f"{API}/results/{{result_id:uuid}}",
+        lab_data.ResultResource(
+            container.get_result(), container.update_result(), container.delete_result()
+        ),
     )
     r.add(f"{API}/audit-logs", audit.AuditLogResource(container.list_audit()))
     r.add(f"{API}/audit-logs/verify", audit.AuditVerifyResource(container.verify_audit()))

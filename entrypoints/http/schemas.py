@@ -6,14 +6,25 @@ exactly OpenAPI 3.1's schema dialect.
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from domain.audit import AuditAction, AuditEntityType
+from domain.compliance import Basis, ComplianceStatus, ParameterKind, Qualifier, StandardKind
+from domain.lab_data import SampleStatus, SampleType
 from domain.paging import MAX_LIMIT
 from domain.roles import Role
 from domain.validation import PASSWORD_MAX_LENGTH, password_problems
@@ -266,3 +277,278 @@ class ErrorBody(Output):
 
 class ErrorOut(Output):
     error: ErrorBody
+
+
+# --- lab data ----------------------------------------------------------------------------
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _timestamp(value: object) -> object:
+    """RFC 3339, or a plain YYYY-MM-DD meaning midnight UTC (SPEC §3)."""
+    if isinstance(value, str) and _DATE_ONLY.match(value.strip()):
+        return datetime.fromisoformat(value.strip()).replace(tzinfo=UTC)
+    return value
+
+
+def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise PydanticCustomError(
+            "timezone", "Include a time zone offset, e.g. 2025-01-18T10:30:00Z"
+        )
+    return value.astimezone(UTC)
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_timestamp),
+    AfterValidator(_aware_utc),
+    Field(examples=["2025-01-18T10:30:00Z"]),
+]
+Text200 = Annotated[str, Field(min_length=1, max_length=200)]
+Notes = Annotated[str, Field(max_length=10_000)]
+
+
+class ParameterOut(Output):
+    id: UUID
+    code: str
+    name: str
+    unit: str
+    kind: ParameterKind
+    min_value: float | None
+    max_value: float | None
+    version: int
+
+
+class ParameterList(Output):
+    data: list[ParameterOut]
+    meta: ListMeta
+
+
+class ParameterCreateIn(Input):
+    id: UUID | None = None
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", examples=["boron"])]
+    name: Name
+    unit: Annotated[str, Field(min_length=1, max_length=32, examples=["mg/L"])]
+    kind: ParameterKind = ParameterKind.NUMERIC
+    min_value: float | None = None
+    max_value: float | None = None
+
+
+class ParameterPutIn(Input):
+    name: Name
+    min_value: float | None
+    max_value: float | None
+    version: int | None = Field(None, ge=1)
+
+
+class LimitOut(Output):
+    standard: str
+    parameter: str
+    min: float | None
+    max: float | None
+    recommended_max: float | None
+    basis: Basis
+    source: str | None
+    version: int
+    updated_at: datetime
+
+
+class StandardOut(Output):
+    code: str
+    name: str
+    kind: StandardKind
+    description: str | None
+    limits: list[LimitOut]
+
+
+class StandardSummary(Output):
+    code: str
+    name: str
+    kind: StandardKind
+    description: str | None
+
+
+class StandardList(Output):
+    data: list[StandardSummary]
+    meta: ListMeta
+
+
+class LimitPutIn(Input):
+    min: float | None = Field(None, ge=0)
+    max: float | None = Field(None, ge=0)
+    recommended_max: float | None = Field(None, ge=0, description="NM VMR (warning above it)")
+    basis: Basis
+    source: Annotated[str, Field(max_length=2000)] | None = None
+    reevaluate: bool = Field(
+        False,
+        description="Judge every stored result of this parameter again now (each change audited). "
+        "Without it, stored results keep the evaluations they were judged with.",
+    )
+    version: int | None = Field(None, ge=1)
+
+
+class LimitChangeOut(Output):
+    limit: LimitOut
+    created: bool
+    reevaluated_results: int
+    changed_results: int
+    changed_samples: int
+
+
+class Evaluation(Output):
+    standard: str
+    min: float | None
+    max: float | None
+    recommended_max: float | None
+    basis: Basis
+    outcome: ComplianceStatus
+
+
+class ResultOut(Output):
+    id: UUID
+    sample_id: UUID
+    parameter: str
+    value: float
+    qualifier: Qualifier
+    detection_limit: float | None
+    unit: str
+    test_date: datetime
+    technician_name: str | None
+    test_method: str | None
+    compliance_status: ComplianceStatus
+    evaluations: list[Evaluation]
+    notes: str | None
+    version: int
+    created_at: datetime
+    created_by: UUID | None
+    updated_at: datetime
+    updated_by: UUID | None
+
+
+class ResultList(Output):
+    data: list[ResultOut]
+    meta: ListMeta
+
+
+class ResultCreateIn(Input):
+    id: UUID | None = Field(None, description="Client-supplied id (offline creation)")
+    parameter: Annotated[str, Field(min_length=1, max_length=64, examples=["nitrate"])]
+    value: float = Field(examples=[12.5])
+    unit: Annotated[str, Field(min_length=1, max_length=32, examples=["mg/L"])]
+    test_date: Timestamp
+    qualifier: Qualifier = Qualifier.EQUAL
+    detection_limit: float | None = Field(None, ge=0)
+    technician_name: Text200 | None = None
+    test_method: Text200 | None = None
+    notes: Notes | None = None
+
+
+class ResultPutIn(Input):
+    parameter: Annotated[str, Field(min_length=1, max_length=64)]
+    value: float
+    unit: Annotated[str, Field(min_length=1, max_length=32)]
+    test_date: Timestamp
+    qualifier: Qualifier = Qualifier.EQUAL
+    detection_limit: float | None = Field(None, ge=0)
+    technician_name: Text200 | None = None
+    test_method: Text200 | None = None
+    notes: Notes | None = None
+    version: int | None = Field(None, ge=1)
+
+
+class ResultPatchIn(Input):
+    parameter: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    value: float | None = None
+    unit: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    test_date: Timestamp | None = None
+    qualifier: Qualifier | None = None
+    detection_limit: float | None = Field(None, ge=0)
+    technician_name: Text200 | None = None
+    test_method: Text200 | None = None
+    notes: Notes | None = None
+    version: int | None = Field(None, ge=1)
+
+
+class SampleOut(Output):
+    id: UUID
+    lab_id: UUID
+    type: SampleType
+    location: str
+    latitude: float | None
+    longitude: float | None
+    collection_date: datetime
+    collector_name: str
+    status: SampleStatus
+    compliance_status: ComplianceStatus
+    notes: str | None
+    version: int
+    created_at: datetime
+    created_by: UUID | None
+    updated_at: datetime
+    updated_by: UUID | None
+
+
+class SampleDetailOut(SampleOut):
+    results: list[ResultOut]
+
+
+class SampleList(Output):
+    data: list[SampleOut]
+    meta: ListMeta
+
+
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+
+
+class SampleCreateIn(Input):
+    id: UUID | None = Field(None, description="Client-supplied id (offline creation)")
+    lab_id: UUID | None = Field(None, description="Admins only; default: your own lab")
+    type: SampleType
+    location: Text200 = Field(examples=["Bouskoura well 3"])
+    collection_date: Timestamp
+    collector_name: Text200 = Field(examples=["Youssef El Amrani"])
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    status: SampleStatus = SampleStatus.COLLECTED
+    notes: Notes | None = None
+
+
+class SamplePutIn(Input):
+    type: SampleType
+    location: Text200
+    collection_date: Timestamp
+    collector_name: Text200
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    status: SampleStatus = SampleStatus.COLLECTED
+    notes: Notes | None = None
+    version: int | None = Field(None, ge=1)
+
+
+class SamplePatchIn(Input):
+    type: SampleType | None = None
+    location: Text200 | None = None
+    collection_date: Timestamp | None = None
+    collector_name: Text200 | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    status: SampleStatus | None = None
+    notes: Notes | None = None
+    version: int | None = Field(None, ge=1)
+
+
+class SampleListQuery(ListQuery):
+    date_from: Timestamp | None = Field(None, description="Collection date from (inclusive)")
+    date_to: Timestamp | None = Field(None, description="Collection date to (inclusive)")
+    type: SampleType | None = None
+    location: Annotated[str, Field(max_length=200)] | None = Field(
+        None, description="Exact site name (any case)"
+    )
+    compliance_status: ComplianceStatus | None = None
+    status: SampleStatus | None = None
+    lab_id: UUID | None = Field(None, description="Admins: one lab (default: every lab)")
+    search: Annotated[str, Field(max_length=200)] | None = Field(
+        None, description="Id prefix, location or collector name (case-insensitive)"
+    )

@@ -7,11 +7,14 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from adapters.sqlalchemy.tables import metadata
 from migrations import alembic_config
 
 pytestmark = pytest.mark.integration
+
+HEAD = ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
 
 TRIGGERS = {
     ("audit_log", "audit_log_append_only"),
@@ -70,7 +73,8 @@ def test_upgrade_downgrade_upgrade_on_a_fresh_database(scratch_database_url: str
     assert expected_tables <= tables
     assert triggers == TRIGGERS
     assert functions == {"aqualab_reject_change", "aqualab_queue_for_seal"}
-    assert version == "0001"
+    assert version == HEAD == "0002"
+    assert _count(scratch_database_url, "standard_limits") > 30  # the seeded reference data
 
     command.downgrade(config, "base")
     tables, triggers, functions, version = _schema_facts(scratch_database_url)
@@ -83,8 +87,17 @@ def test_upgrade_downgrade_upgrade_on_a_fresh_database(scratch_database_url: str
     tables, triggers, functions, version = _schema_facts(scratch_database_url)
     assert expected_tables <= tables
     assert triggers == TRIGGERS
-    assert version == "0001"
+    assert version == HEAD
     assert _differences(scratch_database_url) == []
+
+
+def _count(url: str, table: str) -> int:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return int(conn.scalar(sa.text(f"SELECT count(*) FROM {table}")) or 0)
+    finally:
+        engine.dispose()
 
 
 def test_migrated_schema_equals_the_orm_metadata(database_url: str) -> None:

@@ -1,0 +1,177 @@
+"""SQLAlchemy repositories for parameters, standards, samples and test results."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from adapters.sqlalchemy import tables
+from adapters.sqlalchemy.repositories import contains, escape_like
+from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
+from domain.paging import Page
+from domain.ports import (
+    ParameterRepository,
+    ResultRepository,
+    SampleQuery,
+    SampleRepository,
+    StandardRepository,
+)
+
+
+class SqlAlchemyParameterRepository(ParameterRepository):
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, parameter: Parameter) -> None:
+        self._s.add(parameter)
+
+    def get(self, parameter_id: UUID) -> Parameter | None:
+        return self._s.get(Parameter, parameter_id)
+
+    def get_by_code(self, code: str) -> Parameter | None:
+        return self._s.scalars(sa.select(Parameter).where(tables.parameters.c.code == code)).first()
+
+    def all(self) -> list[Parameter]:
+        return list(self._s.scalars(sa.select(Parameter).order_by(tables.parameters.c.code)))
+
+
+class SqlAlchemyStandardRepository(StandardRepository):
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, standard: Standard) -> None:
+        self._s.add(standard)
+
+    def get(self, code: str) -> Standard | None:
+        return self._s.get(Standard, code)
+
+    def all(self) -> list[Standard]:
+        return list(self._s.scalars(sa.select(Standard).order_by(tables.standards.c.code)))
+
+    def add_limit(self, limit: StandardLimit) -> None:
+        self._s.add(limit)
+
+    def get_limit(self, standard_code: str, parameter_code: str) -> StandardLimit | None:
+        return self._s.get(StandardLimit, (standard_code, parameter_code))
+
+    def limits_of_standard(self, standard_code: str) -> list[StandardLimit]:
+        c = tables.standard_limits.c
+        return list(
+            self._s.scalars(
+                sa.select(StandardLimit)
+                .where(c.standard_code == standard_code)
+                .order_by(c.parameter_code)
+            )
+        )
+
+    def limits_for_parameter(self, parameter_code: str) -> list[StandardLimit]:
+        c = tables.standard_limits.c
+        return list(
+            self._s.scalars(
+                sa.select(StandardLimit)
+                .where(c.parameter_code == parameter_code)
+                .order_by(c.standard_code)
+            )
+        )
+
+
+def sample_conditions(query: SampleQuery) -> list[Any]:
+    c = tables.samples.c
+    conditions: list[Any] = [c.deleted_at.is_(None)]
+    if query.lab_id is not None:
+        conditions.append(c.lab_id == query.lab_id)
+    if query.date_from is not None:
+        conditions.append(c.collection_date >= query.date_from)
+    if query.date_to is not None:
+        conditions.append(c.collection_date <= query.date_to)
+    if query.type is not None:
+        conditions.append(c.type == query.type)
+    if query.status is not None:
+        conditions.append(c.status == query.status)
+    if query.compliance_status is not None:
+        conditions.append(c.compliance_status == query.compliance_status)
+    if query.location:
+        conditions.append(sa.func.lower(c.location) == query.location.strip().lower())
+    if query.search and query.search.strip():
+        needle = query.search.strip()
+        conditions.append(
+            sa.or_(
+                sa.cast(c.id, sa.Text).like(escape_like(needle.lower()) + "%", escape="\\"),
+                contains(c.location, needle),
+                contains(c.collector_name, needle),
+            )
+        )
+    return conditions
+
+
+class SqlAlchemySampleRepository(SampleRepository):
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, sample: Sample) -> None:
+        self._s.add(sample)
+
+    def get(self, sample_id: UUID) -> Sample | None:
+        sample = self._s.get(Sample, sample_id)
+        return sample if sample is not None and not sample.is_deleted else None
+
+    def get_including_deleted(self, sample_id: UUID) -> Sample | None:
+        return self._s.get(Sample, sample_id)
+
+    def list(self, query: SampleQuery) -> Page[Sample]:
+        c = tables.samples.c
+        conditions = sample_conditions(query)
+        total = (
+            self._s.scalar(
+                sa.select(sa.func.count()).select_from(tables.samples).where(*conditions)
+            )
+            or 0
+        )
+        column, tie = c[query.sort.field], c.id
+        order = [column.desc(), tie.desc()] if query.sort.descending else [column.asc(), tie.asc()]
+        rows = self._s.scalars(
+            sa.select(Sample)
+            .where(*conditions)
+            .order_by(*order)
+            .limit(query.page.limit)
+            .offset(query.page.offset)
+        ).all()
+        return Page(items=list(rows), total=total, request=query.page)
+
+
+class SqlAlchemyResultRepository(ResultRepository):
+    def __init__(self, session: Session):
+        self._s = session
+
+    def add(self, result: TestResult) -> None:
+        self._s.add(result)
+
+    def get(self, result_id: UUID) -> TestResult | None:
+        result = self._s.get(TestResult, result_id)
+        return result if result is not None and not result.is_deleted else None
+
+    def get_including_deleted(self, result_id: UUID) -> TestResult | None:
+        return self._s.get(TestResult, result_id)
+
+    def list_for_sample(self, sample_id: UUID) -> list[TestResult]:
+        c = tables.test_results.c
+        return list(
+            self._s.scalars(
+                sa.select(TestResult)
+                .where(c.sample_id == sample_id, c.deleted_at.is_(None))
+                .order_by(c.test_date, c.id)
+            )
+        )
+
+    def ids_for_parameter(self, parameter_code: str) -> list[UUID]:
+        c = tables.test_results.c
+        return list(
+            self._s.scalars(
+                sa.select(c.id)
+                .where(c.parameter == parameter_code, c.deleted_at.is_(None))
+                .order_by(c.id)
+            )
+        )

@@ -1,0 +1,618 @@
+"""Samples and test results: record, correct, delete, judge against every standard.
+
+Authorization: admins work in every lab; technicians read and write their own lab;
+viewers read their own lab. Another lab's record does not exist for a non-admin (404);
+a write by a viewer is 403. Every change is audited in the same unit of work, and a
+sample's compliance status (worst of its live results, `pending` without any) is kept
+right on every result change — a change of it is itself an audited sample update.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from application.auditing import Auditor
+from application.context import Caller, Principal
+from application.policy import can_see_lab
+from application.views import PageView, ResultView, SampleView
+from domain.audit import AuditEntityType
+from domain.compliance import (
+    DEFAULT_MARGIN,
+    ParameterKind,
+    Qualifier,
+    Reading,
+    evaluate,
+    result_status,
+    sample_status,
+)
+from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from domain.lab_data import Parameter, Sample, SampleStatus, SampleType, TestResult
+from domain.model import ensure_version
+from domain.paging import Page
+from domain.ports import Clock, IdGenerator, SampleQuery, UnitOfWork, UnitOfWorkFactory
+from domain.roles import Role
+from domain.units import to_canonical
+
+TEXT_MAX = 200
+NOTES_MAX = 10_000
+
+SAMPLE_FIELDS = (
+    "type",
+    "location",
+    "latitude",
+    "longitude",
+    "collection_date",
+    "collector_name",
+    "status",
+    "notes",
+)
+RESULT_FIELDS = (
+    "parameter",
+    "value",
+    "qualifier",
+    "detection_limit",
+    "unit",
+    "test_date",
+    "technician_name",
+    "test_method",
+    "notes",
+)
+
+
+@dataclass(frozen=True)
+class LabDataDeps:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    ids: IdGenerator
+    margin: float = DEFAULT_MARGIN
+
+
+# --- authorization ---------------------------------------------------------------------
+
+
+def require_writer(principal: Principal) -> None:
+    if principal.role is Role.VIEWER:
+        raise Forbidden("Viewers have read-only access")
+
+
+def visible_sample(uow: UnitOfWork, principal: Principal, sample_id: UUID) -> Sample:
+    sample = uow.samples.get(sample_id)
+    if sample is None or not can_see_lab(principal, sample.lab_id):
+        raise NotFound("Sample not found")
+    return sample
+
+
+def visible_result(uow: UnitOfWork, principal: Principal, result_id: UUID) -> TestResult:
+    result = uow.results.get(result_id)
+    if result is None or not can_see_lab(principal, result.lab_id):
+        raise NotFound("Result not found")
+    return result
+
+
+# --- validation --------------------------------------------------------------------------
+
+
+def _text(value: Any, *, required: bool, limit: int = TEXT_MAX) -> list[str]:
+    if value is None:
+        return ["This field is required"] if required else []
+    if not isinstance(value, str):
+        return ["Must be a string"]
+    if required and not value.strip():
+        return ["Must not be empty"]
+    return [f"Must be at most {limit} characters"] if len(value) > limit else []
+
+
+def _number(value: Any, *, low: float | None = None, high: float | None = None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return ["Must be a finite number"]
+    if (low is not None and value < low) or (high is not None and value > high):
+        return [f"Must be between {low} and {high}"]
+    return []
+
+
+def _enum(value: Any, kind: type, *, required: bool) -> list[str]:
+    if value is None:
+        return ["This field is required"] if required else []
+    try:
+        kind(value)
+    except ValueError:
+        return [f"Must be one of: {', '.join(m.value for m in kind)}"]  # type: ignore[attr-defined]
+    return []
+
+
+def _moment(value: Any, *, required: bool) -> list[str]:
+    if value is None:
+        return ["This field is required"] if required else []
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        return ["Must be an RFC 3339 timestamp"]
+    return []
+
+
+def sample_problems(values: Mapping[str, Any], *, creating: bool) -> dict[str, list[str]]:
+    """Every problem of a sample's fields at once (REST and sync use the same rules)."""
+
+    def has(name: str) -> bool:
+        return creating or name in values
+
+    checks: dict[str, Callable[[Any], list[str]]] = {
+        "type": lambda v: _enum(v, SampleType, required=True),
+        "location": lambda v: _text(v, required=True),
+        "collector_name": lambda v: _text(v, required=True),
+        "collection_date": lambda v: _moment(v, required=True),
+        "latitude": lambda v: _number(v, low=-90, high=90),
+        "longitude": lambda v: _number(v, low=-180, high=180),
+        "status": lambda v: _enum(v, SampleStatus, required=False),
+        "notes": lambda v: _text(v, required=False, limit=NOTES_MAX),
+    }
+    problems = {name: check(values.get(name)) for name, check in checks.items() if has(name)}
+    return {k: v for k, v in problems.items() if v}
+
+
+def _raise_if_any(problems: Mapping[str, list[str]]) -> None:
+    if any(problems.values()):
+        raise ValidationFailed({k: v for k, v in problems.items() if v})
+
+
+# --- judging ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A result's measurement after validation and conversion to the canonical unit."""
+
+    parameter: Parameter
+    value: float
+    unit: str
+    qualifier: Qualifier
+    detection_limit: float | None
+
+
+def measure(uow: UnitOfWork, values: Mapping[str, Any]) -> Measured:
+    """Validate parameter, unit, value, qualifier and detection limit together."""
+    problems: dict[str, list[str]] = {
+        "value": _number(values.get("value"))
+        or (["This field is required"] if values.get("value") is None else []),
+        "unit": _text(values.get("unit"), required=True, limit=32),
+        "qualifier": _enum(values.get("qualifier", "="), Qualifier, required=False),
+        "detection_limit": _number(values.get("detection_limit"), low=0),
+        "test_date": _moment(values.get("test_date"), required=True),
+        "technician_name": _text(values.get("technician_name"), required=False),
+        "test_method": _text(values.get("test_method"), required=False),
+        "notes": _text(values.get("notes"), required=False, limit=NOTES_MAX),
+    }
+    code = values.get("parameter")
+    parameter = uow.parameters.get_by_code(code) if isinstance(code, str) else None
+    if parameter is None:
+        problems["parameter"] = [
+            f"Unknown parameter {code!r}" if code else "This field is required"
+        ]
+    _raise_if_any(problems)
+    assert parameter is not None
+    qualifier = Qualifier(values.get("qualifier") or "=")
+    converted = to_canonical(
+        float(values["value"]),
+        _float(values.get("detection_limit")),
+        values["unit"],
+        parameter.unit,
+    )
+    if converted is None:
+        raise ValidationFailed(
+            {"unit": [f"{parameter.code} is measured in {parameter.unit}; got {values['unit']!r}"]}
+        )
+    if parameter.kind is ParameterKind.PRESENCE_ABSENCE and converted.value not in (0, 1):
+        raise ValidationFailed({"value": ["Presence/absence: 0 (absent) or 1 (present)"]})
+    if not parameter.plausible(converted.value):
+        raise ValidationFailed(
+            {
+                "value": [
+                    f"Outside the plausible range {parameter.min_value} to {parameter.max_value} "
+                    f"{parameter.unit}"
+                ]
+            }
+        )
+    return Measured(
+        parameter, converted.value, converted.unit, qualifier, converted.detection_limit
+    )
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if value is not None else None
+
+
+def judge(uow: UnitOfWork, measured: Measured, margin: float) -> tuple[list[dict[str, Any]], Any]:
+    standards = {s.code: s for s in uow.standards.all()}
+    limits = [
+        limit.as_limit(standards[limit.standard_code].kind)
+        for limit in uow.standards.limits_for_parameter(measured.parameter.code)
+        if limit.standard_code in standards
+    ]
+    evaluations = evaluate(
+        Reading(measured.value, measured.qualifier, measured.detection_limit),
+        limits,
+        measured.parameter.kind,
+        margin=margin,
+    )
+    return [e.to_dict() for e in evaluations], result_status(evaluations)
+
+
+def refresh_sample_status(uow: UnitOfWork, audit: Auditor, sample: Sample, now: datetime) -> bool:
+    """Recompute the derived status; an actual change is a new version, audited."""
+    status = sample_status(r.compliance_status for r in uow.results.list_for_sample(sample.id))
+    if status == sample.compliance_status:
+        return False
+    before = sample.snapshot()
+    sample.compliance_status = status
+    sample.touch(now, audit.actor_id)
+    audit.updated(
+        AuditEntityType.SAMPLE, sample.id, before, sample.snapshot(), lab_id=sample.lab_id
+    )
+    return True
+
+
+def reevaluate_parameter(
+    uow: UnitOfWork, audit: Auditor, parameter_code: str, now: datetime, margin: float
+) -> dict[str, int]:
+    """Judge every live result of a parameter again with the current limits (explicit, audited)."""
+    changed_results = 0
+    samples: dict[UUID, Sample] = {}
+    ids = uow.results.ids_for_parameter(parameter_code)
+    for result_id in ids:
+        result = uow.results.get(result_id)
+        if result is None:
+            continue
+        measured = measure(uow, _result_values(result))
+        evaluations, status = judge(uow, measured, margin)
+        if evaluations == result.evaluations and status == result.compliance_status:
+            continue
+        before = result.snapshot()
+        result.evaluations, result.compliance_status = evaluations, status
+        result.touch(now, audit.actor_id)
+        audit.updated(
+            AuditEntityType.RESULT, result.id, before, result.snapshot(), lab_id=result.lab_id
+        )
+        changed_results += 1
+        sample = uow.samples.get(result.sample_id)
+        if sample is not None:
+            samples[sample.id] = sample
+    changed_samples = sum(refresh_sample_status(uow, audit, s, now) for s in samples.values())
+    return {
+        "reevaluated": len(ids),
+        "changed_results": changed_results,
+        "changed_samples": changed_samples,
+    }
+
+
+def _result_values(result: TestResult) -> dict[str, Any]:
+    return {
+        "parameter": result.parameter,
+        "value": result.value,
+        "qualifier": result.qualifier.value,
+        "detection_limit": result.detection_limit,
+        "unit": result.unit,
+        "test_date": result.test_date,
+        "technician_name": result.technician_name,
+        "test_method": result.test_method,
+        "notes": result.notes,
+    }
+
+
+# --- samples -----------------------------------------------------------------------------
+
+
+class ListSamples:
+    def __init__(self, deps: LabDataDeps):
+        self._deps = deps
+
+    def __call__(self, caller: Caller, query: SampleQuery) -> PageView[SampleView]:
+        principal = caller.principal
+        if not principal.is_admin:
+            if principal.lab_id is None:  # no lab yet: no lab data
+                return PageView.of(Page(items=[], total=0, request=query.page), [])
+            query = _with_lab(query, principal.lab_id)
+        with self._deps.uow() as uow:
+            page = uow.samples.list(query)
+            return PageView.of(page, [SampleView.of(s) for s in page.items])
+
+
+def _with_lab(query: SampleQuery, lab_id: UUID) -> SampleQuery:
+    return replace(query, lab_id=lab_id)
+
+
+class GetSample:
+    def __init__(self, deps: LabDataDeps):
+        self._deps = deps
+
+    def __call__(self, caller: Caller, sample_id: UUID) -> SampleView:
+        with self._deps.uow() as uow:
+            sample = visible_sample(uow, caller.principal, sample_id)
+            results = [ResultView.of(r) for r in uow.results.list_for_sample(sample.id)]
+            return SampleView.of(sample, results)
+
+
+@dataclass(frozen=True)
+class CreateSampleCommand:
+    values: Mapping[str, Any]
+    lab_id: UUID | None = None
+    id: UUID | None = None
+
+
+class CreateSample:
+    def __init__(self, deps: LabDataDeps):
+        self._deps = deps
+
+    def __call__(self, caller: Caller, cmd: CreateSampleCommand) -> SampleView:
+        principal = caller.principal
+        require_writer(principal)
+        problems = sample_problems(cmd.values, creating=True)
+        lab_id = cmd.lab_id or principal.lab_id
+        if not principal.is_admin and cmd.lab_id is not None and cmd.lab_id != principal.lab_id:
+            raise Forbidden("You can only record samples of your own lab")
+        deps = self._deps
+        with deps.uow() as uow:
+            if lab_id is None:
+                problems["lab_id"] = ["Name the lab of the sample"]
+            elif uow.labs.get(lab_id) is None:
+                problems["lab_id"] = ["Unknown lab"]
+            _raise_if_any(problems)
+            assert lab_id is not None
+            if cmd.id is not None and uow.samples.get_including_deleted(cmd.id) is not None:
+                raise Conflict("A sample with this id already exists")
+            now = deps.clock.now()
+            v = cmd.values
+            sample = Sample(
+                id=cmd.id or deps.ids.new_id(),
+                lab_id=lab_id,
+                type=SampleType(v["type"]),
+                location=v["location"].strip(),
+                collection_date=v["collection_date"],
+                collector_name=v["collector_name"].strip(),
+                created_at=now,
+                updated_at=now,
+                created_by=principal.user_id,
+                updated_by=principal.user_id,
+                latitude=v.get("latitude"),
+                longitude=v.get("longitude"),
+                status=SampleStatus(v.get("status") or SampleStatus.COLLECTED),
+                notes=v.get("notes"),
+            )
+            uow.samples.add(sample)
+            Auditor.of(uow, deps.clock, caller).created(
+                AuditEntityType.SAMPLE, sample.id, sample.snapshot(), lab_id=sample.lab_id
+            )
+            uow.commit()
+            return SampleView.of(sample, [])
+
+
+@dataclass(frozen=True)
+class UpdateSampleCommand:
+    """`changes` holds only the fields being set (PATCH); PUT sends all of them."""
+
+    sample_id: UUID
+    changes: Mapping[str, Any]
+    expected_version: int | None = None
+    if_match: int | None = None
+
+
+class UpdateSample:
+    def __init__(self, deps: LabDataDeps):
+        self._deps = deps
+
+    def __call__(self, caller: Caller, cmd: UpdateSampleCommand) -> SampleView:
+        require_writer(caller.principal)
+        changes = {k: v for k, v in cmd.changes.items() if k in SAMPLE_FIELDS}
+        _raise_if_any(sample_problems(changes, creating=False))
+        deps = self._deps
+        with deps.uow() as uow:
+            sample = visible_sample(uow, caller.principal, cmd.sample_id)
+            ensure_version(sample.version, if_match=cmd.if_match, expected=cmd.expected_version)
+            before = sample.snapshot()
+            for name, value in changes.items():
+                setattr(sample, name, _sample_value(name, value))
+            if sample.snapshot() != before:
+                sample.touch(deps.clock.now(), caller.principal.user_id)
+                Auditor.of(uow, deps.clock, caller).updated(
+                    AuditEntityType.SAMPLE,
+                    sample.id,
+                    before,
+                    sample.snapshot(),
+                    lab_id=sample.lab_id,
+                )
+                uow.commit()
+            results = [ResultView.of(r) for r in uow.results.list_for_sample(sample.id)]
+            return SampleView.of(sample, results)
+
+
+def _sample_value(name: str, value: Any) -> Any:
+    if name == "type":
+        return SampleType(value)
+    if name == "status":
+        return SampleStatus(value)
+    if name in ("location", "collector_name"):
+        return value.strip()
+    return value
+
+
+class DeleteSample:
+    """A tombstone: hidden from the REST API, kept (with its results') for sync and audit."""
+
+    def __init__(self, deps: LabDataDeps):
+        self._deps = deps
+
+    def __call__(self, caller: Caller, sample_id: UUID, *, if_match: int | None = None) -> None:
+        require_writer(caller.principal)
+        deps = self._deps
+        with deps.uow() as uow:
+            sample = visible_sample(uow, caller.principal, sample_id)
+            ensure_version(sample.version, if_match=if_match, expected=None)
+            audit = Auditor.of(uow, deps.clock, caller)
+            now = deps.clock.now()
+            for result in uow.results.list_for_sample(sample.id):
+                _tombstone_result(audit, result, now)
+            before = sample.snapshot()
+            sample.deleted_at = now
+            sample.touch(now, caller.principal.user_id)
+            audit.deleted(AuditEntityType.SAMPLE, sample.id, before, lab_id=sample.lab_id)
+            uow.commit()
+
+
+def _tombstone_result(audit: Auditor, result: TestResult, now: datetime) -> None:
+    before = result.snapshot()
+    result.deleted_at = now
+    result.touch(now, audit.actor_id)
+    audit.deleted(AuditEntityType.RESULT, result.id, before, lab_id=result.lab_id)
+
+
+# --- results -----------------------------------------------------------------------------
+
+
+class ListResults:
+    def __init__(self, deps: LabDataDeps):
+        self._deps = deps
+
+    def __call__(self, caller: Caller, sample_id: UUID) -> list[ResultView]:
+        with self._deps.uow() as uow:
+            sample = visible_sample(uow, caller.principal, sample_id)
+            return [ResultView.of(r) for r in uow.results.list_for_sample(sample.id)]
+
+
+class GetResult:
+    def __init__(self, deps: LabDataDeps):
+        self._deps = deps
+
+    def __call__(self, caller: Caller, result_id: UUID) -> ResultView:
+        with self._deps.uow() as uow:
+            return ResultView.of(visible_result(uow, caller.principal, result_id))
+
+
+@dataclass(frozen=True)
+class CreateResultCommand:
+    sample_id: UUID
+    values: Mapping[str, Any]
+    id: UUID | None = None
+
+
+class CreateResult:
+    def __init__(self, deps: LabDataDeps):
+        self._deps = deps
+
+    def __call__(self, caller: Caller, cmd: CreateResultCommand) -> ResultView:
+        require_writer(caller.principal)
+        deps = self._deps
+        with deps.uow() as uow:
+            sample = visible_sample(uow, caller.principal, cmd.sample_id)
+            measured = measure(uow, cmd.values)
+            if cmd.id is not None and uow.results.get_including_deleted(cmd.id) is not None:
+                raise Conflict("A result with this id already exists")
+            evaluations, status = judge(uow, measured, deps.margin)
+            now = deps.clock.now()
+            v = cmd.values
+            result = TestResult(
+                id=cmd.id or deps.ids.new_id(),
+                sample_id=sample.id,
+                lab_id=sample.lab_id,
+                parameter=measured.parameter.code,
+                value=measured.value,
+                unit=measured.unit,
+                test_date=v["test_date"],
+                created_at=now,
+                updated_at=now,
+                created_by=caller.principal.user_id,
+                updated_by=caller.principal.user_id,
+                qualifier=measured.qualifier,
+                detection_limit=measured.detection_limit,
+                technician_name=v.get("technician_name"),
+                test_method=v.get("test_method"),
+                compliance_status=status,
+                evaluations=evaluations,
+                notes=v.get("notes"),
+            )
+            uow.results.add(result)
+            audit = Auditor.of(uow, deps.clock, caller)
+            audit.created(
+                AuditEntityType.RESULT, result.id, result.snapshot(), lab_id=result.lab_id
+            )
+            refresh_sample_status(uow, audit, sample, now)
+            uow.commit()
+            return ResultView.of(result)
+
+
+@dataclass(frozen=True)
+class UpdateResultCommand:
+    result_id: UUID
+    changes: Mapping[str, Any]
+    expected_version: int | None = None
+    if_match: int | None = None
+
+
+class UpdateResult:
+    def __init__(self, deps: LabDataDeps):
+        self._deps = deps
+
+    def __call__(self, caller: Caller, cmd: UpdateResultCommand) -> ResultView:
+        require_writer(caller.principal)
+        deps = self._deps
+        with deps.uow() as uow:
+            result = visible_result(uow, caller.principal, cmd.result_id)
+            ensure_version(result.version, if_match=cmd.if_match, expected=cmd.expected_version)
+            merged = {
+                **_result_values(result),
+                **{k: v for k, v in cmd.changes.items() if k in RESULT_FIELDS},
+            }
+            measured = measure(uow, merged)
+            evaluations, status = judge(uow, measured, deps.margin)
+            before = result.snapshot()
+            result.parameter, result.value, result.unit = (
+                measured.parameter.code,
+                measured.value,
+                measured.unit,
+            )
+            result.qualifier, result.detection_limit = measured.qualifier, measured.detection_limit
+            result.test_date = merged["test_date"]
+            result.technician_name, result.test_method = (
+                merged["technician_name"],
+                merged["test_method"],
+            )
+            result.notes = merged["notes"]
+            result.evaluations, result.compliance_status = evaluations, status
+            if result.snapshot() != before:
+                now = deps.clock.now()
+                result.touch(now, caller.principal.user_id)
+                audit = Auditor.of(uow, deps.clock, caller)
+                audit.updated(
+                    AuditEntityType.RESULT,
+                    result.id,
+                    before,
+                    result.snapshot(),
+                    lab_id=result.lab_id,
+                )
+                sample = uow.samples.get(result.sample_id)
+                if sample is not None:
+                    refresh_sample_status(uow, audit, sample, now)
+                uow.commit()
+            return ResultView.of(result)
+
+
+class DeleteResult:
+    def __init__(self, deps: LabDataDeps):
+        self._deps = deps
+
+    def __call__(self, caller: Caller, result_id: UUID, *, if_match: int | None = None) -> None:
+        require_writer(caller.principal)
+        deps = self._deps
+        with deps.uow() as uow:
+            result = visible_result(uow, caller.principal, result_id)
+            ensure_version(result.version, if_match=if_match, expected=None)
+            now = deps.clock.now()
+            audit = Auditor.of(uow, deps.clock, caller)
+            _tombstone_result(audit, result, now)
+            sample = uow.samples.get(result.sample_id)
+            if sample is not None:
+                refresh_sample_status(uow, audit, sample, now)
+            uow.commit()
