@@ -23,6 +23,8 @@ from application.views import PageView, ResultView, SampleView
 from domain.audit import AuditEntityType
 from domain.compliance import (
     DEFAULT_MARGIN,
+    ComplianceStatus,
+    Limit,
     ParameterKind,
     Qualifier,
     Reading,
@@ -226,20 +228,30 @@ def _float(value: Any) -> float | None:
     return float(value) if value is not None else None
 
 
-def judge(uow: UnitOfWork, measured: Measured, margin: float) -> tuple[list[dict[str, Any]], Any]:
-    standards = {s.code: s for s in uow.standards.all()}
-    limits = [
-        limit.as_limit(standards[limit.standard_code].kind)
-        for limit in uow.standards.limits_for_parameter(measured.parameter.code)
-        if limit.standard_code in standards
+def applicable_limits(uow: UnitOfWork, parameter_code: str) -> list[Limit]:
+    """Every standard's current limit for a parameter, with the standard's kind."""
+    kinds = {s.code: s.kind for s in uow.standards.all()}
+    return [
+        limit.as_limit(kinds[limit.standard_code])
+        for limit in uow.standards.limits_for_parameter(parameter_code)
+        if limit.standard_code in kinds
     ]
-    evaluations = evaluate(
-        Reading(measured.value, measured.qualifier, measured.detection_limit),
-        limits,
-        measured.parameter.kind,
-        margin=margin,
-    )
+
+
+def judge(
+    reading: Reading, kind: ParameterKind, limits: list[Limit], margin: float
+) -> tuple[list[dict[str, Any]], ComplianceStatus]:
+    evaluations = evaluate(reading, limits, kind, margin=margin)
     return [e.to_dict() for e in evaluations], result_status(evaluations)
+
+
+def judge_measured(
+    uow: UnitOfWork, measured: Measured, margin: float
+) -> tuple[list[dict[str, Any]], ComplianceStatus]:
+    reading = Reading(measured.value, measured.qualifier, measured.detection_limit)
+    return judge(
+        reading, measured.parameter.kind, applicable_limits(uow, measured.parameter.code), margin
+    )
 
 
 def refresh_sample_status(uow: UnitOfWork, audit: Auditor, sample: Sample, now: datetime) -> bool:
@@ -259,16 +271,24 @@ def refresh_sample_status(uow: UnitOfWork, audit: Auditor, sample: Sample, now: 
 def reevaluate_parameter(
     uow: UnitOfWork, audit: Auditor, parameter_code: str, now: datetime, margin: float
 ) -> dict[str, int]:
-    """Judge every live result of a parameter again with the current limits (explicit, audited)."""
+    """Judge every live result of a parameter again with the current limits (explicit, audited).
+
+    Stored results are already validated and in the canonical unit, so only the judgement
+    is redone; the limits are loaded once.
+    """
+    parameter = uow.parameters.get_by_code(parameter_code)
+    ids = uow.results.ids_for_parameter(parameter_code)
+    if parameter is None or not ids:
+        return {"reevaluated": 0, "changed_results": 0, "changed_samples": 0}
+    limits = applicable_limits(uow, parameter_code)
     changed_results = 0
     samples: dict[UUID, Sample] = {}
-    ids = uow.results.ids_for_parameter(parameter_code)
     for result_id in ids:
         result = uow.results.get(result_id)
         if result is None:
             continue
-        measured = measure(uow, _result_values(result))
-        evaluations, status = judge(uow, measured, margin)
+        reading = Reading(result.value, result.qualifier, result.detection_limit)
+        evaluations, status = judge(reading, parameter.kind, limits, margin)
         if evaluations == result.evaluations and status == result.compliance_status:
             continue
         before = result.snapshot()
@@ -510,7 +530,7 @@ class CreateResult:
             measured = measure(uow, cmd.values)
             if cmd.id is not None and uow.results.get_including_deleted(cmd.id) is not None:
                 raise Conflict("A result with this id already exists")
-            evaluations, status = judge(uow, measured, deps.margin)
+            evaluations, status = judge_measured(uow, measured, deps.margin)
             now = deps.clock.now()
             v = cmd.values
             result = TestResult(
@@ -566,7 +586,7 @@ class UpdateResult:
                 **{k: v for k, v in cmd.changes.items() if k in RESULT_FIELDS},
             }
             measured = measure(uow, merged)
-            evaluations, status = judge(uow, measured, deps.margin)
+            evaluations, status = judge_measured(uow, measured, deps.margin)
             before = result.snapshot()
             result.parameter, result.value, result.unit = (
                 measured.parameter.code,
