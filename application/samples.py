@@ -150,7 +150,8 @@ def sample_problems(values: Mapping[str, Any], *, creating: bool) -> dict[str, l
         "collection_date": lambda v: _moment(v, required=True),
         "latitude": lambda v: _number(v, low=-90, high=90),
         "longitude": lambda v: _number(v, low=-180, high=180),
-        "status": lambda v: _enum(v, SampleStatus, required=False),
+        # On create a missing status means the default; an update cannot set it to null.
+        "status": lambda v: _enum(v, SampleStatus, required=not creating),
         "notes": lambda v: _text(v, required=False, limit=NOTES_MAX),
     }
     problems = {name: check(values.get(name)) for name, check in checks.items() if has(name)}
@@ -195,33 +196,38 @@ def measure(uow: UnitOfWork, values: Mapping[str, Any]) -> Measured:
         problems["parameter"] = [
             f"Unknown parameter {code!r}" if code else "This field is required"
         ]
+    converted = None
+    if parameter is not None and not problems["value"] and not problems["unit"]:
+        # Unit and plausibility are judged with the rest, so every problem comes at once.
+        converted = to_canonical(
+            float(values["value"]),
+            None if problems["detection_limit"] else _float(values.get("detection_limit")),
+            values["unit"],
+            parameter.unit,
+        )
+        if converted is None:
+            problems["unit"] = [
+                f"{parameter.code} is measured in {parameter.unit}; got {values['unit']!r}"
+            ]
+        else:
+            problems["value"] = _reading_problems(parameter, converted.value)
     _raise_if_any(problems)
-    assert parameter is not None
+    assert parameter is not None and converted is not None
     qualifier = Qualifier(values.get("qualifier") or "=")
-    converted = to_canonical(
-        float(values["value"]),
-        _float(values.get("detection_limit")),
-        values["unit"],
-        parameter.unit,
-    )
-    if converted is None:
-        raise ValidationFailed(
-            {"unit": [f"{parameter.code} is measured in {parameter.unit}; got {values['unit']!r}"]}
-        )
-    if parameter.kind is ParameterKind.PRESENCE_ABSENCE and converted.value not in (0, 1):
-        raise ValidationFailed({"value": ["Presence/absence: 0 (absent) or 1 (present)"]})
-    if not parameter.plausible(converted.value):
-        raise ValidationFailed(
-            {
-                "value": [
-                    f"Outside the plausible range {parameter.min_value} to {parameter.max_value} "
-                    f"{parameter.unit}"
-                ]
-            }
-        )
     return Measured(
         parameter, converted.value, converted.unit, qualifier, converted.detection_limit
     )
+
+
+def _reading_problems(parameter: Parameter, value: float) -> list[str]:
+    if parameter.kind is ParameterKind.PRESENCE_ABSENCE and value not in (0, 1):
+        return ["Presence/absence: 0 (absent) or 1 (present)"]
+    if not parameter.plausible(value):
+        return [
+            f"Outside the plausible range {parameter.min_value} to {parameter.max_value} "
+            f"{parameter.unit}"
+        ]
+    return []
 
 
 def _float(value: Any) -> float | None:

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 import factory
 
+from domain.compliance import ComplianceStatus
+from domain.lab_data import Sample, SampleStatus, SampleType, TestResult
 from domain.model import Lab, User
 from domain.roles import Role
 
@@ -41,4 +43,39 @@ class UserFactory(factory.Factory):
     created_at = T0
     updated_at = T0
     is_active = True
+    version = 1
+
+
+# --- lab data (lab_id / sample_id have no default: name the stored lab and sample) ---
+
+
+class SampleFactory(factory.Factory):
+    class Meta:
+        model = Sample
+
+    id = factory.LazyFunction(uuid.uuid4)
+    type = SampleType.DRINKING
+    location = factory.Sequence(lambda n: f"Site {n:04d}")
+    collection_date = T0
+    collector_name = factory.Sequence(lambda n: f"Collector {n:04d}")
+    created_at = T0
+    updated_at = T0
+    status = SampleStatus.COLLECTED
+    compliance_status = ComplianceStatus.PENDING
+    version = 1
+
+
+class ResultFactory(factory.Factory):
+    class Meta:
+        model = TestResult
+
+    id = factory.LazyFunction(uuid.uuid4)
+    parameter = "nitrate"
+    value = 12.5
+    unit = "mg/L"
+    test_date = T0
+    created_at = T0
+    updated_at = T0
+    compliance_status = ComplianceStatus.PASS
+    evaluations = factory.LazyFunction(list)
     version = 1

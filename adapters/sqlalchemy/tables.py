@@ -302,6 +302,8 @@ samples = sa.Table(
     sa.Index(
         "ix_samples_lab_collection_date", "lab_id", "collection_date", "id", postgresql_where=LIVE
     ),
+    # An admin's default list spans every lab: newest first without a lab filter.
+    sa.Index("ix_samples_collection_date", "collection_date", "id", postgresql_where=LIVE),
     sa.Index("ix_samples_lab_created_at", "lab_id", "created_at", "id", postgresql_where=LIVE),
     sa.Index("ix_samples_lab_updated_at", "lab_id", "updated_at", "id", postgresql_where=LIVE),
     sa.Index("ix_samples_lab_location", "lab_id", "location", "id", postgresql_where=LIVE),

@@ -138,6 +138,7 @@ def upgrade() -> None:
     )
     for name, columns in (
         ("ix_samples_lab_collection_date", ["lab_id", "collection_date", "id"]),
+        ("ix_samples_collection_date", ["collection_date", "id"]),
         ("ix_samples_lab_created_at", ["lab_id", "created_at", "id"]),
         ("ix_samples_lab_updated_at", ["lab_id", "updated_at", "id"]),
         ("ix_samples_lab_location", ["lab_id", "location", "id"]),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from domain.audit import AuditEntry
+from domain.lab_data import Sample, TestResult
 from domain.model import Lab, User
 from entrypoints.container import Container
 from tests.factories import UserFactory
@@ -14,15 +15,19 @@ from tests.factories import UserFactory
 
 @pytest.fixture
 def save(container: Container) -> Callable[..., None]:
-    """Store users, labs and audit entries in one committed unit of work."""
+    """Store users, labs, audit entries and lab data in one committed unit of work."""
 
-    def save_(*objects: User | Lab | AuditEntry) -> None:
+    def save_(*objects: User | Lab | AuditEntry | Sample | TestResult) -> None:
         with container.uow() as uow:
             for obj in objects:
                 if isinstance(obj, User):
                     uow.users.add(obj)
                 elif isinstance(obj, Lab):
                     uow.labs.add(obj)
+                elif isinstance(obj, Sample):
+                    uow.samples.add(obj)
+                elif isinstance(obj, TestResult):
+                    uow.results.add(obj)
                 else:
                     uow.audit.append(obj)
             uow.commit()
