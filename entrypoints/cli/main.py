@@ -1,4 +1,4 @@
-"""`aqualab`: serve, migrate, create-admin, verify-audit, db start|stop|url."""
+"""`aqualab`: serve, migrate, create-admin, verify-audit, seed-demo, db start|stop|url."""
 
 from __future__ import annotations
 
@@ -94,6 +94,84 @@ def cmd_verify_audit(args: argparse.Namespace) -> int:
         )
     )
     return 0 if report.ok else 1
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    """Bulk demo data: labs, samples, results, and an audit entry for each (sealed as it goes)."""
+    import contextlib
+    import time
+
+    from tqdm import tqdm
+
+    from adapters.sqlalchemy.demo_data import (
+        ConcurrentSealer,
+        DemoOptions,
+        analyze,
+        ensure_demo_labs,
+        lab_names,
+        pending_audit_entries,
+        seed_demo,
+    )
+    from entrypoints.container import build_container
+
+    settings = _settings(args)
+    options = DemoOptions(
+        samples=args.samples,
+        results_per_sample=args.results_per_sample,
+        labs=args.labs,
+        lab_name=args.lab,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        margin=settings.compliance_margin,
+    )
+    if problems := options.problems():
+        print(f"aqualab: {'; '.join(problems)}", file=sys.stderr)
+        return 2
+    url = database_url(settings)
+    migrate(url)
+    container = build_container(settings, url)
+    try:
+        started = time.perf_counter()
+        names = lab_names(options)
+        lab_ids = ensure_demo_labs(container.uow, container.clock(), container.ids(), names)
+        engine = container.engine()
+        sealer = None if args.no_seal else ConcurrentSealer(container.audit_chain())
+        with (
+            contextlib.nullcontext() if sealer is None else sealer,
+            tqdm(total=options.samples, unit="sample", unit_scale=True, desc="seed-demo") as bar,
+        ):
+            report = seed_demo(engine, options, lab_ids, progress=bar.update)
+            if sealer is not None:
+                bar.set_description("seed-demo: sealing the audit chain")
+                sealer.finish()
+        analyze_s = analyze(engine)
+        pending = pending_audit_entries(engine)
+        total_s = time.perf_counter() - started
+    finally:
+        container.shutdown_resources()
+    print(
+        json.dumps(
+            {
+                "labs": dict(zip(names, [str(i) for i in lab_ids], strict=True)),
+                "samples": report.samples,
+                "results": report.results,
+                "audit_entries": report.audit_entries,
+                "sample_compliance": dict(sorted(report.sample_statuses.items())),
+                "result_compliance": dict(sorted(report.result_statuses.items())),
+                "request_id": report.request_id,
+                "audit_sealed_here": sealer.sealed if sealer else 0,
+                "audit_pending": pending,
+                "seconds": {
+                    "insert": round(report.seconds, 1),
+                    "sealing_after_insert": round(sealer.finish_seconds, 1) if sealer else 0,
+                    "vacuum_analyze": round(analyze_s, 1),
+                    "total": round(total_s, 1),
+                },
+            },
+            ensure_ascii=False,
+        )
+    )
+    return 0
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -209,6 +287,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify-audit", help="seal and verify the audit hash chain")
     verify.set_defaults(func=cmd_verify_audit)
+
+    seed = sub.add_parser(
+        "seed-demo",
+        help="bulk-load realistic demo samples and results (audited, judged by the engine)",
+    )
+    seed.add_argument("--samples", type=int, required=True, help="how many samples")
+    seed.add_argument("--results-per-sample", type=int, default=5, help="results each (5)")
+    seed.add_argument("--labs", type=int, default=1, help="spread over this many labs (1)")
+    seed.add_argument("--lab", help="lab name (found by name or created); more get ' 2', ' 3'…")
+    seed.add_argument("--seed", type=int, default=42, help="random seed for the content (42)")
+    seed.add_argument("--batch-size", type=int, default=2000, help="samples per transaction")
+    seed.add_argument(
+        "--no-seal",
+        action="store_true",
+        help="do not chain the new audit entries here; the server's background sealer "
+        "(or `aqualab verify-audit`) chains them later",
+    )
+    seed.set_defaults(func=cmd_seed_demo)
 
     db = sub.add_parser("db", help="manage the embedded PostgreSQL under var/")
     db.add_argument("action", choices=["start", "stop", "url"])
