@@ -86,6 +86,7 @@ class PageView(Generic[T]):
     limit: int
     total_pages: int
     has_more: bool
+    total_exact: bool = True
 
     @classmethod
     def of(cls, page: Page[Any], items: list[T]) -> PageView[T]:
@@ -96,6 +97,7 @@ class PageView(Generic[T]):
             limit=page.request.limit,
             total_pages=page.total_pages,
             has_more=page.has_more,
+            total_exact=page.total_exact,
         )
 
 

@@ -10,6 +10,9 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# Large lists count exactly up to here; beyond it `total` is the database's estimate
+# (`total_exact` false), so listing 100,000 samples never means counting them all.
+EXACT_TOTAL_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class Page(Generic[T]):
     items: list[T]
     total: int
     request: PageRequest
+    total_exact: bool = True
+    more: bool | None = None  # known directly when `total` is only an estimate
 
     @property
     def total_pages(self) -> int:
@@ -44,4 +49,6 @@ class Page(Generic[T]):
 
     @property
     def has_more(self) -> bool:
+        if self.more is not None:
+            return self.more
         return self.request.offset + len(self.items) < self.total

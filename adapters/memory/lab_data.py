@@ -10,7 +10,7 @@ from adapters.memory.store import InMemoryStore
 from adapters.reference_data import LIMITS, PARAMETERS, SEEDED_AT, STANDARDS, parameter_id
 from domain.compliance import Basis, ParameterKind, StandardKind
 from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
-from domain.paging import Page
+from domain.paging import EXACT_TOTAL_LIMIT, Page
 from domain.ports import (
     ParameterRepository,
     ResultRepository,
@@ -152,7 +152,12 @@ class InMemorySampleRepository(SampleRepository):
         found.sort(key=key, reverse=query.sort.descending)
         page = query.page
         chosen = [self._t.get(s.id) for s in found[page.offset : page.offset + page.limit]]
-        return Page(items=chosen, total=len(found), request=page)
+        return Page(
+            items=chosen,
+            total=len(found),
+            request=page,
+            total_exact=len(found) <= EXACT_TOTAL_LIMIT,
+        )
 
 
 class InMemoryResultRepository(ResultRepository):

@@ -6,12 +6,12 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.repositories import contains, escape_like
 from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
-from domain.paging import Page
+from domain.paging import EXACT_TOTAL_LIMIT, Page
 from domain.ports import (
     ParameterRepository,
     ResultRepository,
@@ -19,6 +19,8 @@ from domain.ports import (
     SampleRepository,
     StandardRepository,
 )
+
+FEW_MATCHES = 2_000
 
 
 class SqlAlchemyParameterRepository(ParameterRepository):
@@ -122,24 +124,56 @@ class SqlAlchemySampleRepository(SampleRepository):
         return self._s.get(Sample, sample_id)
 
     def list(self, query: SampleQuery) -> Page[Sample]:
-        c = tables.samples.c
         conditions = sample_conditions(query)
-        total = (
+        matching = sa.select(sa.literal(1)).select_from(tables.samples).where(*conditions)
+        counted = (
             self._s.scalar(
-                sa.select(sa.func.count()).select_from(tables.samples).where(*conditions)
+                sa.select(sa.func.count()).select_from(
+                    matching.limit(EXACT_TOTAL_LIMIT + 1).subquery()
+                )
             )
             or 0
         )
-        column, tie = c[query.sort.field], c.id
+        exact = counted <= EXACT_TOTAL_LIMIT
+        total = counted if exact else max(counted, self._estimate(matching))
+        source: Any = Sample
+        columns: Any = tables.samples.c
+        if counted <= FEW_MATCHES:
+            # Few matches (a selective search): fetch them through the filter's own indexes
+            # and sort them, rather than walk a whole lab's sort index hoping to meet them.
+            matches = (
+                sa.select(tables.samples)
+                .where(*conditions)
+                .cte("matches")
+                .prefix_with("MATERIALIZED")
+            )
+            source, columns = aliased(Sample, matches), matches.c
+        column, tie = columns[query.sort.field], columns.id
         order = [column.desc(), tie.desc()] if query.sort.descending else [column.asc(), tie.asc()]
-        rows = self._s.scalars(
-            sa.select(Sample)
-            .where(*conditions)
-            .order_by(*order)
-            .limit(query.page.limit)
-            .offset(query.page.offset)
-        ).all()
-        return Page(items=list(rows), total=total, request=query.page)
+        # With an estimated total, one extra row tells whether another page exists.
+        fetch = query.page.limit + (0 if exact else 1)
+        stmt = sa.select(source).order_by(*order).limit(fetch).offset(query.page.offset)
+        if source is Sample:
+            stmt = stmt.where(*conditions)
+        rows = list(self._s.scalars(stmt).all())
+        more = None if exact else len(rows) > query.page.limit
+        return Page(
+            items=rows[: query.page.limit],
+            total=total,
+            request=query.page,
+            total_exact=exact,
+            more=more,
+        )
+
+    def _estimate(self, matching: sa.Select[Any]) -> int:
+        """The planner's row estimate: instant, and close for the broad queries that need it."""
+        compiled = matching.compile(dialect=self._s.get_bind().dialect)
+        plan = (
+            self._s.connection()
+            .exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params)
+            .scalar_one()
+        )
+        return int(plan[0]["Plan"]["Plan Rows"])
 
 
 class SqlAlchemyResultRepository(ResultRepository):

@@ -48,6 +48,7 @@ def list_payload(page_view: Any) -> dict[str, Any]:
             limit=page_view.limit,
             total_pages=page_view.total_pages,
             has_more=page_view.has_more,
+            total_exact=page_view.total_exact,
         ),
     }
 

@@ -124,6 +124,11 @@ class ListMeta(Output):
     limit: int
     total_pages: int
     has_more: bool
+    total_exact: bool = Field(
+        True,
+        description="False when more than 10,000 records match: `total` is then the "
+        "database's estimate (`has_more` stays exact)",
+    )
 
 
 class ListQuery(Input):
