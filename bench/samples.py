@@ -335,17 +335,18 @@ def run_wrk(
 def explain_all(pg: base.EmbeddedPostgres, lab_id: Any, list_plans: list[Plan]) -> list[Explained]:
     """EXPLAIN ANALYZE the count and the page query the API runs for one request of each."""
     import sqlalchemy as sa
+    from sqlalchemy.orm import Session
 
-    from adapters.sqlalchemy import tables
     from adapters.sqlalchemy.engine import make_engine
-    from adapters.sqlalchemy.lab_data import sample_conditions
+    from adapters.sqlalchemy.lab_data import SqlAlchemySampleRepository
+    from adapters.sqlalchemy.orm import start_mappers
     from domain.compliance import ComplianceStatus
     from domain.lab_data import SampleStatus, SampleType
     from domain.paging import Sort
     from domain.ports import SampleQuery
 
-    engine = make_engine(pg.url, pool_size=1)
-    c = tables.samples.c
+    start_mappers()
+    engine = make_engine(pg.url, pool_size=2)
 
     def sample_query(params: dict[str, str]) -> SampleQuery:
         query = SampleQuery(lab_id=lab_id)
@@ -367,22 +368,23 @@ def explain_all(pg: base.EmbeddedPostgres, lab_id: Any, list_plans: list[Plan]) 
         return query
 
     def explain(conn: sa.Connection, key: str, params: dict[str, str]) -> Explained:
-        query = sample_query(params)
-        conditions = sample_conditions(query)
-        count = sa.select(sa.func.count()).select_from(tables.samples).where(*conditions)
-        column = c[query.sort.field]
-        order = [column.desc(), c.id.desc()] if query.sort.descending else [column, c.id]
-        page = (
-            sa.select(tables.samples)
-            .where(*conditions)
-            .order_by(*order)
-            .limit(query.page.limit)
-            .offset(query.page.offset)
-        )
+        """EXPLAIN ANALYZE exactly the count and page statements the repository sends."""
+        sent: list[tuple[str, Any]] = []
+
+        def record(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+            if not statement.startswith("EXPLAIN"):  # the estimate of a capped count
+                sent.append((statement, parameters))
+
+        sa.event.listen(engine, "before_cursor_execute", record)
+        try:
+            with Session(engine) as session:
+                SqlAlchemySampleRepository(session).list(sample_query(params))
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", record)
         timings, plans_text = [], []
-        for stmt in (count, page):
-            sql = str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
-            lines = list(conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + sql)).scalars())
+        for statement, parameters in sent[:2]:
+            result = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+            lines = list(result.scalars())
             match = re.search(r"Execution Time: ([\d.]+) ms", lines[-1])
             timings.append(float(match.group(1)) if match else float("nan"))
             plans_text.append(lines)

@@ -178,6 +178,7 @@ def test_lab_data_story(api: Api, admin_token: str, who_nitrate: dict[str, Any])
         "limit": 2,
         "total_pages": 2,
         "has_more": True,
+        "total_exact": True,
     }
     assert [s["id"] for s in page.json()["data"]] == [borderline["id"], safe["id"]]
     assert viewer_ids(date_from="2025-03-11") == []

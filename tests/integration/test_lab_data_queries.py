@@ -24,7 +24,7 @@ from adapters.sqlalchemy.orm import start_mappers
 from application.context import Caller, Principal
 from domain.compliance import ComplianceStatus
 from domain.lab_data import SampleStatus, SampleType
-from domain.paging import PageRequest, Sort
+from domain.paging import EXACT_TOTAL_LIMIT, PageRequest, Sort
 from domain.ports import SampleQuery
 from domain.roles import Role
 from entrypoints.container import Container
@@ -322,3 +322,26 @@ def test_getting_a_sample_costs_a_constant_number_of_statements(
         sizes.append(len(view.results or []))
     assert sizes == [1, 5, 20]
     assert counts[0] == counts[1] == counts[2] <= 2, counts
+
+
+# --- large totals -----------------------------------------------------------------------
+
+
+def test_large_totals_are_estimated_and_has_more_stays_exact(
+    admin_engine: sa.Engine, bulk: dict[str, Any]
+) -> None:
+    with admin_engine.connect() as conn:
+        live = conn.scalar(
+            sa.text("SELECT count(*) FROM samples WHERE lab_id = :lab AND deleted_at IS NULL"),
+            {"lab": LAB_A},
+        )
+    assert live > EXACT_TOTAL_LIMIT
+    with Session(admin_engine) as session:
+        repo = SqlAlchemySampleRepository(session)
+        first = repo.list(SampleQuery(lab_id=LAB_A))
+        assert first.total_exact is False and first.has_more is True
+        assert abs(first.total - live) <= live * 0.2  # the planner's estimate, after ANALYZE
+        last = repo.list(SampleQuery(lab_id=LAB_A, page=PageRequest(limit=20, offset=live - 5)))
+        assert len(last.items) == 5 and last.has_more is False
+        small = repo.list(SampleQuery(lab_id=LAB_A, search=str(bulk["some_id"])[:8]))
+        assert small.total_exact is True and small.total >= 1

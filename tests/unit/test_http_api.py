@@ -235,6 +235,7 @@ def test_user_list_meta_sort_and_bad_sort(api: Api) -> None:
         "limit": 2,
         "total_pages": 2,
         "has_more": False,
+        "total_exact": True,
     }
     assert [u["email"] for u in page.json["data"]] == ["v2@lab.ma"]
     by_offset = api.call(

@@ -550,6 +550,7 @@ def test_sample_list_filters_search_sort_and_pages(lab: Lab) -> None:
         "limit": 3,
         "total_pages": 2,
         "has_more": False,
+        "total_exact": True,
     }
     assert [s["id"] for s in page.json["data"]] == [a["id"]]
     first = lab.call("GET", "/samples", lab.viewer, params={"limit": 3})
