@@ -240,3 +240,42 @@ STANDARDS: list[tuple[str, str, str, str]] = [
 def parameter_id(code: str) -> uuid.UUID:
     """Stable ids, so every installation names the same parameter the same way."""
     return uuid.uuid5(NAMESPACE, code)
+
+
+def parameter_rows() -> list[dict[str, object]]:
+    return [
+        {
+            "id": parameter_id(code),
+            "code": code,
+            "name": name,
+            "unit": unit,
+            "kind": kind,
+            "min_value": low,
+            "max_value": high,
+            "created_at": SEEDED_AT,
+            "updated_at": SEEDED_AT,
+            "version": 1,
+        }
+        for code, name, unit, kind, low, high in PARAMETERS
+    ]
+
+
+def standard_rows() -> list[dict[str, object]]:
+    return [{"code": c, "name": n, "kind": k, "description": d} for c, n, k, d in STANDARDS]
+
+
+def limit_rows() -> list[dict[str, object]]:
+    return [
+        {
+            "standard_code": std,
+            "parameter_code": param,
+            "min": low,
+            "max": high,
+            "recommended_max": recommended,
+            "basis": basis,
+            "source": source,
+            "updated_at": SEEDED_AT,
+            "version": 1,
+        }
+        for std, param, low, high, recommended, basis, source in LIMITS
+    ]

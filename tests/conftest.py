@@ -95,51 +95,15 @@ def reset_database(engine: sa.Engine) -> None:
     """Empty every table and restore the reference data migration 0002 seeds. The
     append-only triggers would refuse, so they are bypassed for this session only
     (replica mode skips ordinary triggers) — a test-only power."""
-    from adapters.reference_data import LIMITS, PARAMETERS, SEEDED_AT, STANDARDS, parameter_id
+    from adapters.reference_data import limit_rows, parameter_rows, standard_rows
     from adapters.sqlalchemy import tables
 
     with engine.begin() as conn:
         conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
         conn.execute(sa.text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
-        conn.execute(
-            sa.insert(tables.parameters),
-            [
-                {
-                    "id": parameter_id(code),
-                    "code": code,
-                    "name": name,
-                    "unit": unit,
-                    "kind": kind,
-                    "min_value": low,
-                    "max_value": high,
-                    "created_at": SEEDED_AT,
-                    "updated_at": SEEDED_AT,
-                    "version": 1,
-                }
-                for code, name, unit, kind, low, high in PARAMETERS
-            ],
-        )
-        conn.execute(
-            sa.insert(tables.standards),
-            [{"code": c, "name": n, "kind": k, "description": d} for c, n, k, d in STANDARDS],
-        )
-        conn.execute(
-            sa.insert(tables.standard_limits),
-            [
-                {
-                    "standard_code": std,
-                    "parameter_code": param,
-                    "min": low,
-                    "max": high,
-                    "recommended_max": rec,
-                    "basis": basis,
-                    "source": source,
-                    "updated_at": SEEDED_AT,
-                    "version": 1,
-                }
-                for std, param, low, high, rec, basis, source in LIMITS
-            ],
-        )
+        conn.execute(sa.insert(tables.parameters), parameter_rows())
+        conn.execute(sa.insert(tables.standards), standard_rows())
+        conn.execute(sa.insert(tables.standard_limits), limit_rows())
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-from adapters.reference_data import LIMITS, PARAMETERS, SEEDED_AT, STANDARDS, parameter_id
+from adapters.reference_data import limit_rows, parameter_rows, standard_rows
 
 revision = "0002"
 down_revision = "0001"
@@ -228,45 +228,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_test_results_lab_id", "test_results", ["lab_id"])
 
-    op.bulk_insert(
-        parameters,
-        [
-            {
-                "id": parameter_id(code),
-                "code": code,
-                "name": name,
-                "unit": unit,
-                "kind": kind,
-                "min_value": low,
-                "max_value": high,
-                "created_at": SEEDED_AT,
-                "updated_at": SEEDED_AT,
-                "version": 1,
-            }
-            for code, name, unit, kind, low, high in PARAMETERS
-        ],
-    )
-    op.bulk_insert(
-        standards,
-        [{"code": c, "name": n, "kind": k, "description": d} for c, n, k, d in STANDARDS],
-    )
-    op.bulk_insert(
-        limits,
-        [
-            {
-                "standard_code": std,
-                "parameter_code": param,
-                "min": low,
-                "max": high,
-                "recommended_max": rec,
-                "basis": basis,
-                "source": source,
-                "updated_at": SEEDED_AT,
-                "version": 1,
-            }
-            for std, param, low, high, rec, basis, source in LIMITS
-        ],
-    )
+    op.bulk_insert(parameters, parameter_rows())
+    op.bulk_insert(standards, standard_rows())
+    op.bulk_insert(limits, limit_rows())
 
 
 def downgrade() -> None:
