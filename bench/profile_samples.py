@@ -1,0 +1,85 @@
+"""Where `GET /samples` spends its time, in-process: `.venv/bin/python bench/profile_samples.py`.
+
+Seeds N samples (default 10,000) into a throwaway embedded PostgreSQL with `aqualab
+seed-demo`, drives the Falcon app through falcon.testing (no HTTP server, so the
+figures are the application's own cost), prints ms/request for the list and for
+get-by-id, and a pyinstrument profile of the list. Needs `pip install pyinstrument`
+in the venv (not a project dependency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from adapters.postgres_server import EmbeddedPostgres
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=400)
+    args = parser.parse_args()
+
+    from falcon.testing import TestClient
+    from pyinstrument import Profiler
+
+    from entrypoints.config import load_settings
+    from entrypoints.container import build_container
+    from entrypoints.http.app import create_app
+
+    base = Path(tempfile.mkdtemp(prefix="aqualab-profile-"))
+    pg = EmbeddedPostgres(base, ephemeral=True)
+    url = pg.start()
+    try:
+        var = base / "var"
+        env = dict(os.environ, DATABASE_URL=url, AQUALAB_VAR_DIR=str(var))
+        subprocess.run(
+            [".venv/bin/aqualab", "seed-demo", "--samples", str(args.samples), "--lab", "Profile Lab"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        settings = load_settings(
+            database_url=url,
+            aqualab_env="test",
+            AQUALAB_VAR_DIR=str(var),
+            password_hash_memory_kib=1024,
+            password_hash_time_cost=1,
+            rate_limit_api="1000000/minute",
+            jwt_secret="profile-" * 5,
+        )
+        container = build_container(settings, url)
+        client = TestClient(create_app(container))
+        container.create_admin()(
+            email="profile@lab.example", password="Passw0rdX", lab_name="Profile Lab", meta_reason="profile"
+        )
+        login = {"email": "profile@lab.example", "password": "Passw0rdX"}
+        token = client.simulate_post("/api/v1/auth/login", json=login).json["tokens"]["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        first = client.simulate_get("/api/v1/samples", headers=headers).json["data"][0]["id"]
+        for path in ("/api/v1/samples", f"/api/v1/samples/{first}"):
+            for _ in range(50):
+                client.simulate_get(path, headers=headers)
+            started = time.perf_counter()
+            for _ in range(args.requests):
+                client.simulate_get(path, headers=headers)
+            per_request = (time.perf_counter() - started) / args.requests * 1000
+            print(f"{path}: {per_request:.2f} ms/request in-process (PostgreSQL round trips included)")
+        profiler = Profiler(interval=0.0002)
+        profiler.start()
+        for _ in range(300):
+            client.simulate_get("/api/v1/samples", headers=headers)
+        profiler.stop()
+        print(profiler.output_text(unicode=False, color=False))
+        container.shutdown_resources()
+    finally:
+        pg.destroy()
+
+
+if __name__ == "__main__":
+    main()
