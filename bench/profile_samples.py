@@ -18,6 +18,10 @@ from pathlib import Path
 
 from adapters.postgres_server import EmbeddedPostgres
 
+LAB = "Profile Lab"
+EMAIL = "profile@lab.example"
+PASSWORD = "Passw0rdX"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -39,7 +43,7 @@ def main() -> None:
         var = base / "var"
         env = dict(os.environ, DATABASE_URL=url, AQUALAB_VAR_DIR=str(var))
         subprocess.run(
-            [".venv/bin/aqualab", "seed-demo", "--samples", str(args.samples), "--lab", "Profile Lab"],
+            [".venv/bin/aqualab", "seed-demo", "--samples", str(args.samples), "--lab", LAB],
             env=env,
             check=True,
             capture_output=True,
@@ -55,11 +59,11 @@ def main() -> None:
         )
         container = build_container(settings, url)
         client = TestClient(create_app(container))
-        container.create_admin()(
-            email="profile@lab.example", password="Passw0rdX", lab_name="Profile Lab", meta_reason="profile"
-        )
-        login = {"email": "profile@lab.example", "password": "Passw0rdX"}
-        token = client.simulate_post("/api/v1/auth/login", json=login).json["tokens"]["access_token"]
+        create_admin = container.create_admin()
+        create_admin(email=EMAIL, password=PASSWORD, lab_name=LAB, meta_reason="profile")
+        credentials = {"email": EMAIL, "password": PASSWORD}
+        login = client.simulate_post("/api/v1/auth/login", json=credentials)
+        token = login.json["tokens"]["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         first = client.simulate_get("/api/v1/samples", headers=headers).json["data"][0]["id"]
         for path in ("/api/v1/samples", f"/api/v1/samples/{first}"):
@@ -69,7 +73,7 @@ def main() -> None:
             for _ in range(args.requests):
                 client.simulate_get(path, headers=headers)
             per_request = (time.perf_counter() - started) / args.requests * 1000
-            print(f"{path}: {per_request:.2f} ms/request in-process (PostgreSQL round trips included)")
+            print(f"{path}: {per_request:.2f} ms/request in-process (with PostgreSQL round trips)")
         profiler = Profiler(interval=0.0002)
         profiler.start()
         for _ in range(300):
