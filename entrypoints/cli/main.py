@@ -309,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="manage the embedded PostgreSQL under var/")
     db.add_argument("action", choices=["start", "stop", "url"])
     db.set_defaults(func=cmd_db)
+
+    from entrypoints.sync_client import demo as sync_demo
+
+    sync_demo.add_parser(sub)
     return parser
 
 
