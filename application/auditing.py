@@ -68,6 +68,18 @@ class Auditor:
     ) -> AuditEntry:
         return self._append(entity_type, entity_id, AuditAction.DELETE, old, None, lab_id=lab_id)
 
+    def resolved(
+        self,
+        entity_type: AuditEntityType,
+        entity_id: object,
+        old: Snapshot,
+        new: Snapshot,
+        *,
+        lab_id: UUID | None = None,
+    ) -> AuditEntry:
+        """A person settled something the system decided (a sync conflict)."""
+        return self._append(entity_type, entity_id, AuditAction.RESOLVE, old, new, lab_id=lab_id)
+
     def _append(
         self,
         entity_type: AuditEntityType,

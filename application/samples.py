@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from application.auditing import Auditor
@@ -33,11 +33,20 @@ from domain.compliance import (
     sample_status,
 )
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from domain.lab_data import Parameter, Sample, SampleStatus, SampleType, TestResult
+from domain.lab_data import (
+    Parameter,
+    Sample,
+    SampleStatus,
+    SampleType,
+    Standard,
+    StandardLimit,
+    TestResult,
+)
 from domain.model import ensure_version
 from domain.paging import Page
 from domain.ports import Clock, IdGenerator, SampleQuery, UnitOfWork, UnitOfWorkFactory
 from domain.roles import Role
+from domain.sync import DELETED, Stamp
 from domain.units import to_canonical
 
 TEXT_MAX = 200
@@ -64,6 +73,31 @@ RESULT_FIELDS = (
     "test_method",
     "notes",
 )
+
+
+class ParameterLookup(Protocol):
+    def get_by_code(self, code: str) -> Parameter | None: ...
+
+
+class LimitLookup(Protocol):
+    def all(self) -> list[Standard]: ...
+
+    def limits_for_parameter(self, parameter_code: str) -> list[StandardLimit]: ...
+
+
+class ReferenceSource(Protocol):
+    """Where parameters and limits come from: a unit of work, or a per-batch cache of one."""
+
+    @property
+    def parameters(self) -> ParameterLookup: ...
+
+    @property
+    def standards(self) -> LimitLookup: ...
+
+
+def change_stamp(caller: Caller, now: datetime) -> Stamp:
+    """The stamp of a change made through the API (not replayed from a device's queue)."""
+    return Stamp(now, caller.meta.device_id or "")
 
 
 @dataclass(frozen=True)
@@ -158,7 +192,7 @@ def sample_problems(values: Mapping[str, Any], *, creating: bool) -> dict[str, l
     return {k: v for k, v in problems.items() if v}
 
 
-def _raise_if_any(problems: Mapping[str, list[str]]) -> None:
+def raise_if_any(problems: Mapping[str, list[str]]) -> None:
     if any(problems.values()):
         raise ValidationFailed({k: v for k, v in problems.items() if v})
 
@@ -177,7 +211,7 @@ class Measured:
     detection_limit: float | None
 
 
-def measure(uow: UnitOfWork, values: Mapping[str, Any]) -> Measured:
+def measure(uow: ReferenceSource, values: Mapping[str, Any]) -> Measured:
     """Validate parameter, unit, value, qualifier and detection limit together."""
     problems: dict[str, list[str]] = {
         "value": _number(values.get("value"))
@@ -211,7 +245,7 @@ def measure(uow: UnitOfWork, values: Mapping[str, Any]) -> Measured:
             ]
         else:
             problems["value"] = _reading_problems(parameter, converted.value)
-    _raise_if_any(problems)
+    raise_if_any(problems)
     assert parameter is not None and converted is not None
     qualifier = Qualifier(values.get("qualifier") or "=")
     return Measured(
@@ -234,7 +268,7 @@ def _float(value: Any) -> float | None:
     return float(value) if value is not None else None
 
 
-def applicable_limits(uow: UnitOfWork, parameter_code: str) -> list[Limit]:
+def applicable_limits(uow: ReferenceSource, parameter_code: str) -> list[Limit]:
     """Every standard's current limit for a parameter, with the standard's kind."""
     kinds = {s.code: s.kind for s in uow.standards.all()}
     return [
@@ -252,7 +286,7 @@ def judge(
 
 
 def judge_measured(
-    uow: UnitOfWork, measured: Measured, margin: float
+    uow: ReferenceSource, measured: Measured, margin: float
 ) -> tuple[list[dict[str, Any]], ComplianceStatus]:
     reading = Reading(measured.value, measured.qualifier, measured.detection_limit)
     return judge(
@@ -362,6 +396,39 @@ class GetSample:
             return SampleView.of(sample, results)
 
 
+def new_sample(
+    values: Mapping[str, Any], sample_id: UUID, lab_id: UUID, now: datetime, by: UUID | None
+) -> Sample:
+    """A sample from validated values (see `sample_problems`)."""
+    return Sample(
+        id=sample_id,
+        lab_id=lab_id,
+        type=SampleType(values["type"]),
+        location=values["location"].strip(),
+        collection_date=values["collection_date"],
+        collector_name=values["collector_name"].strip(),
+        created_at=now,
+        updated_at=now,
+        created_by=by,
+        updated_by=by,
+        latitude=values.get("latitude"),
+        longitude=values.get("longitude"),
+        status=SampleStatus(values.get("status") or SampleStatus.COLLECTED),
+        notes=values.get("notes"),
+    )
+
+
+def set_sample_fields(sample: Sample, changes: Mapping[str, Any]) -> list[str]:
+    """Write validated changes; return the names whose value actually changed."""
+    changed = []
+    for name, raw in changes.items():
+        value = sample_value(name, raw)
+        if getattr(sample, name) != value:
+            setattr(sample, name, value)
+            changed.append(name)
+    return changed
+
+
 @dataclass(frozen=True)
 class CreateSampleCommand:
     values: Mapping[str, Any]
@@ -386,27 +453,12 @@ class CreateSample:
                 problems["lab_id"] = ["Name the lab of the sample"]
             elif uow.labs.get(lab_id) is None:
                 problems["lab_id"] = ["Unknown lab"]
-            _raise_if_any(problems)
+            raise_if_any(problems)
             assert lab_id is not None
             if cmd.id is not None and uow.samples.get_including_deleted(cmd.id) is not None:
                 raise Conflict("A sample with this id already exists")
-            now = deps.clock.now()
-            v = cmd.values
-            sample = Sample(
-                id=cmd.id or deps.ids.new_id(),
-                lab_id=lab_id,
-                type=SampleType(v["type"]),
-                location=v["location"].strip(),
-                collection_date=v["collection_date"],
-                collector_name=v["collector_name"].strip(),
-                created_at=now,
-                updated_at=now,
-                created_by=principal.user_id,
-                updated_by=principal.user_id,
-                latitude=v.get("latitude"),
-                longitude=v.get("longitude"),
-                status=SampleStatus(v.get("status") or SampleStatus.COLLECTED),
-                notes=v.get("notes"),
+            sample = new_sample(
+                cmd.values, cmd.id or deps.ids.new_id(), lab_id, deps.clock.now(), principal.user_id
             )
             uow.samples.add(sample)
             Auditor.of(uow, deps.clock, caller).created(
@@ -433,16 +485,17 @@ class UpdateSample:
     def __call__(self, caller: Caller, cmd: UpdateSampleCommand) -> SampleView:
         require_writer(caller.principal)
         changes = {k: v for k, v in cmd.changes.items() if k in SAMPLE_FIELDS}
-        _raise_if_any(sample_problems(changes, creating=False))
+        raise_if_any(sample_problems(changes, creating=False))
         deps = self._deps
         with deps.uow() as uow:
             sample = visible_sample(uow, caller.principal, cmd.sample_id)
             ensure_version(sample.version, if_match=cmd.if_match, expected=cmd.expected_version)
             before = sample.snapshot()
-            for name, value in changes.items():
-                setattr(sample, name, _sample_value(name, value))
-            if sample.snapshot() != before:
-                sample.touch(deps.clock.now(), caller.principal.user_id)
+            changed = set_sample_fields(sample, changes)
+            if changed:
+                now = deps.clock.now()
+                sample.touch(now, caller.principal.user_id)
+                sample.stamp([*changed, DELETED], change_stamp(caller, now))
                 Auditor.of(uow, deps.clock, caller).updated(
                     AuditEntityType.SAMPLE,
                     sample.id,
@@ -455,7 +508,7 @@ class UpdateSample:
             return SampleView.of(sample, results)
 
 
-def _sample_value(name: str, value: Any) -> Any:
+def sample_value(name: str, value: Any) -> Any:
     if name == "type":
         return SampleType(value)
     if name == "status":
@@ -477,21 +530,31 @@ class DeleteSample:
         with deps.uow() as uow:
             sample = visible_sample(uow, caller.principal, sample_id)
             ensure_version(sample.version, if_match=if_match, expected=None)
-            audit = Auditor.of(uow, deps.clock, caller)
             now = deps.clock.now()
-            for result in uow.results.list_for_sample(sample.id):
-                _tombstone_result(audit, result, now)
-            before = sample.snapshot()
-            sample.deleted_at = now
-            sample.touch(now, caller.principal.user_id)
-            audit.deleted(AuditEntityType.SAMPLE, sample.id, before, lab_id=sample.lab_id)
+            tombstone_sample(
+                uow, Auditor.of(uow, deps.clock, caller), sample, now, change_stamp(caller, now)
+            )
             uow.commit()
 
 
-def _tombstone_result(audit: Auditor, result: TestResult, now: datetime) -> None:
+def tombstone_sample(
+    uow: UnitOfWork, audit: Auditor, sample: Sample, now: datetime, stamp: Stamp
+) -> None:
+    """Delete a sample and its live results (tombstones, each audited)."""
+    for result in uow.results.list_for_sample(sample.id):
+        tombstone_result(audit, result, now, stamp)
+    before = sample.snapshot()
+    sample.deleted_at = now
+    sample.touch(now, audit.actor_id)
+    sample.stamp([DELETED], stamp)
+    audit.deleted(AuditEntityType.SAMPLE, sample.id, before, lab_id=sample.lab_id)
+
+
+def tombstone_result(audit: Auditor, result: TestResult, now: datetime, stamp: Stamp) -> None:
     before = result.snapshot()
     result.deleted_at = now
     result.touch(now, audit.actor_id)
+    result.stamp([DELETED], stamp)
     audit.deleted(AuditEntityType.RESULT, result.id, before, lab_id=result.lab_id)
 
 
@@ -517,6 +580,68 @@ class GetResult:
             return ResultView.of(visible_result(uow, caller.principal, result_id))
 
 
+def new_result(
+    reference: ReferenceSource,
+    sample: Sample,
+    measured: Measured,
+    values: Mapping[str, Any],
+    *,
+    result_id: UUID,
+    now: datetime,
+    by: UUID | None,
+    margin: float,
+) -> TestResult:
+    """A judged result of `sample` from validated values (see `measure`)."""
+    evaluations, status = judge_measured(reference, measured, margin)
+    return TestResult(
+        id=result_id,
+        sample_id=sample.id,
+        lab_id=sample.lab_id,
+        parameter=measured.parameter.code,
+        value=measured.value,
+        unit=measured.unit,
+        test_date=values["test_date"],
+        created_at=now,
+        updated_at=now,
+        created_by=by,
+        updated_by=by,
+        qualifier=measured.qualifier,
+        detection_limit=measured.detection_limit,
+        technician_name=values.get("technician_name"),
+        test_method=values.get("test_method"),
+        compliance_status=status,
+        evaluations=evaluations,
+        notes=values.get("notes"),
+    )
+
+
+def result_values(result: TestResult) -> dict[str, Any]:
+    """The client-settable fields of a result, as a create or PUT would send them."""
+    return _result_values(result)
+
+
+def remeasure_result(
+    reference: ReferenceSource, result: TestResult, changes: Mapping[str, Any], margin: float
+) -> list[str]:
+    """Validate `changes` over the result's values, write and re-judge; the changed names."""
+    merged = {**_result_values(result), **{k: v for k, v in changes.items() if k in RESULT_FIELDS}}
+    measured = measure(reference, merged)
+    evaluations, status = judge_measured(reference, measured, margin)
+    before = _result_values(result)
+    result.parameter, result.value, result.unit = (
+        measured.parameter.code,
+        measured.value,
+        measured.unit,
+    )
+    result.qualifier, result.detection_limit = measured.qualifier, measured.detection_limit
+    result.test_date = merged["test_date"]
+    result.technician_name, result.test_method = merged["technician_name"], merged["test_method"]
+    result.notes = merged["notes"]
+    result.evaluations, result.compliance_status = evaluations, status
+    after = _result_values(result)
+    return [name for name in RESULT_FIELDS if before[name] != after[name]]
+
+
 @dataclass(frozen=True)
 class CreateResultCommand:
     sample_id: UUID
@@ -536,28 +661,16 @@ class CreateResult:
             measured = measure(uow, cmd.values)
             if cmd.id is not None and uow.results.get_including_deleted(cmd.id) is not None:
                 raise Conflict("A result with this id already exists")
-            evaluations, status = judge_measured(uow, measured, deps.margin)
             now = deps.clock.now()
-            v = cmd.values
-            result = TestResult(
-                id=cmd.id or deps.ids.new_id(),
-                sample_id=sample.id,
-                lab_id=sample.lab_id,
-                parameter=measured.parameter.code,
-                value=measured.value,
-                unit=measured.unit,
-                test_date=v["test_date"],
-                created_at=now,
-                updated_at=now,
-                created_by=caller.principal.user_id,
-                updated_by=caller.principal.user_id,
-                qualifier=measured.qualifier,
-                detection_limit=measured.detection_limit,
-                technician_name=v.get("technician_name"),
-                test_method=v.get("test_method"),
-                compliance_status=status,
-                evaluations=evaluations,
-                notes=v.get("notes"),
+            result = new_result(
+                uow,
+                sample,
+                measured,
+                cmd.values,
+                result_id=cmd.id or deps.ids.new_id(),
+                now=now,
+                by=caller.principal.user_id,
+                margin=deps.margin,
             )
             uow.results.add(result)
             audit = Auditor.of(uow, deps.clock, caller)
@@ -587,29 +700,12 @@ class UpdateResult:
         with deps.uow() as uow:
             result = visible_result(uow, caller.principal, cmd.result_id)
             ensure_version(result.version, if_match=cmd.if_match, expected=cmd.expected_version)
-            merged = {
-                **_result_values(result),
-                **{k: v for k, v in cmd.changes.items() if k in RESULT_FIELDS},
-            }
-            measured = measure(uow, merged)
-            evaluations, status = judge_measured(uow, measured, deps.margin)
             before = result.snapshot()
-            result.parameter, result.value, result.unit = (
-                measured.parameter.code,
-                measured.value,
-                measured.unit,
-            )
-            result.qualifier, result.detection_limit = measured.qualifier, measured.detection_limit
-            result.test_date = merged["test_date"]
-            result.technician_name, result.test_method = (
-                merged["technician_name"],
-                merged["test_method"],
-            )
-            result.notes = merged["notes"]
-            result.evaluations, result.compliance_status = evaluations, status
+            changed = remeasure_result(uow, result, cmd.changes, deps.margin)
             if result.snapshot() != before:
                 now = deps.clock.now()
                 result.touch(now, caller.principal.user_id)
+                result.stamp([*changed, DELETED], change_stamp(caller, now))
                 audit = Auditor.of(uow, deps.clock, caller)
                 audit.updated(
                     AuditEntityType.RESULT,
@@ -637,7 +733,7 @@ class DeleteResult:
             ensure_version(result.version, if_match=if_match, expected=None)
             now = deps.clock.now()
             audit = Auditor.of(uow, deps.clock, caller)
-            _tombstone_result(audit, result, now)
+            tombstone_result(audit, result, now, change_stamp(caller, now))
             sample = uow.samples.get(result.sample_id)
             if sample is not None:
                 refresh_sample_status(uow, audit, sample, now)

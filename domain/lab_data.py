@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -17,6 +18,7 @@ from domain.compliance import (
     Qualifier,
     StandardKind,
 )
+from domain.sync import Stamp, stamped
 
 
 class SampleType(StrEnum):
@@ -134,6 +136,8 @@ class Sample:
     notes: str | None = None
     version: int = 1
     deleted_at: datetime | None = None  # a tombstone: hidden from REST, kept for sync
+    # Which version and stamp last wrote each client-settable field (domain/sync.py).
+    sync_clock: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_deleted(self) -> bool:
@@ -143,6 +147,10 @@ class Sample:
         self.updated_at = now
         self.updated_by = by
         self.version += 1
+
+    def stamp(self, fields: Iterable[str], stamp: Stamp) -> None:
+        """Record that the current version wrote `fields` (call after `touch`)."""
+        self.sync_clock = stamped(self.sync_clock, fields, self.version, stamp)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -186,6 +194,7 @@ class TestResult:
     notes: str | None = None
     version: int = 1
     deleted_at: datetime | None = None
+    sync_clock: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_deleted(self) -> bool:
@@ -198,6 +207,9 @@ class TestResult:
         self.updated_at = now
         self.updated_by = by
         self.version += 1
+
+    def stamp(self, fields: Iterable[str], stamp: Stamp) -> None:
+        self.sync_clock = stamped(self.sync_clock, fields, self.version, stamp)
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -7,6 +7,7 @@ mailer, …) and are chosen by the composition root in `entrypoints/`.
 from __future__ import annotations
 
 import abc
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -27,6 +28,7 @@ from domain.lab_data import (
 from domain.model import AuthSession, Lab, PasswordResetToken, RefreshToken, User
 from domain.paging import Page, PageRequest, Sort
 from domain.roles import Role
+from domain.sync import FeedPosition, SyncConflict, SyncDevice
 
 # --- small services ---------------------------------------------------------------
 
@@ -325,6 +327,11 @@ class SampleRepository(abc.ABC):
     def list(self, query: SampleQuery) -> Page[Sample]:
         """Live samples; ties in the sort order are broken by id in the same direction."""
 
+    @abc.abstractmethod
+    def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, Sample]:
+        """Samples by id, tombstones included; `lock` holds them until the unit of work ends
+        (taken in id order, so concurrent batches cannot deadlock on each other)."""
+
 
 class ResultRepository(abc.ABC):
     @abc.abstractmethod
@@ -345,6 +352,64 @@ class ResultRepository(abc.ABC):
     def ids_for_parameter(self, parameter_code: str) -> list[UUID]:
         """Live results measuring one parameter (for an explicit re-evaluation)."""
 
+    @abc.abstractmethod
+    def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, TestResult]:
+        """Results by id, tombstones included; `lock` as for samples."""
+
+
+# --- sync --------------------------------------------------------------------------------
+
+
+class SyncDeviceRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, device: SyncDevice) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, device_id: str, *, lock: bool = False) -> SyncDevice | None:
+        """`lock` serializes concurrent batches of one device until the unit of work ends."""
+
+
+@dataclass(frozen=True)
+class ConflictQuery:
+    lab_id: UUID
+    entity: str | None = None
+    resolved: bool | None = None
+    page: PageRequest = PageRequest()
+
+
+class SyncConflictRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, conflict: SyncConflict) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, conflict_id: UUID, *, lock: bool = False) -> SyncConflict | None: ...
+
+    @abc.abstractmethod
+    def list(self, query: ConflictQuery) -> Page[SyncConflict]:
+        """Newest first."""
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    entity: str
+    position: FeedPosition
+    record: Any  # the entity's domain object, tombstones included
+
+
+class ChangeFeed(abc.ABC):
+    """Every syncable record in the order its changes became durable (docs/adr/0009)."""
+
+    @abc.abstractmethod
+    def after(
+        self, lab_id: UUID, entities: Sequence[str], position: FeedPosition, limit: int
+    ) -> list[FeedItem]:
+        """Up to `limit` records of one lab changed after `position`, oldest change first.
+
+        Only changes that can no longer be overtaken are served: a change waits while its
+        own transaction or any older writing transaction is still running, so a cursor
+        never moves past a change that commits late.
+        """
+
 
 # --- unit of work -----------------------------------------------------------------
 
@@ -362,6 +427,9 @@ class UnitOfWork(abc.ABC):
     standards: StandardRepository
     samples: SampleRepository
     results: ResultRepository
+    sync_devices: SyncDeviceRepository
+    sync_conflicts: SyncConflictRepository
+    changes: ChangeFeed
 
     def __enter__(self) -> Self:
         return self

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     compliance_margin: float = Field(
         0.8, gt=0, le=1, description="warn at this share of a health limit"
     )
+    sync_tombstone_retention_days: int = Field(
+        90, ge=1, description="deleted records kept for sync; older cursors must reset"
+    )
 
     smtp_url: SecretStr | None = None
     mail_from: str = "AquaLab <no-reply@localhost>"

@@ -28,6 +28,8 @@ from adapters.sqlalchemy.rate_limiter import PostgresRateLimiter
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, make_session_factory
 from adapters.tokens import JwtTokenService
 from application import audit_log, auth, labs, reference, samples, users
+from application import sync as sync_engine
+from application.sync_entities import lab_data_entities
 from entrypoints.config import Settings, jwt_secret
 
 
@@ -144,6 +146,19 @@ class Container(containers.DeclarativeContainer):
     reference_deps = providers.ThreadSafeSingleton(
         reference.ReferenceDeps, uow=uow.provider, clock=clock, ids=ids, margin=margin
     )
+    # Every syncable entity, in lock order; tasks and later entities register here.
+    sync_entities = providers.ThreadSafeSingleton(lab_data_entities)
+    sync_deps = providers.ThreadSafeSingleton(
+        sync_engine.SyncDeps,
+        uow=uow.provider,
+        clock=clock,
+        ids=ids,
+        entities=sync_entities,
+        margin=margin,
+        tombstone_retention=providers.Callable(
+            lambda s: timedelta(days=s.sync_tombstone_retention_days), settings
+        ),
+    )
 
     register = providers.ThreadSafeSingleton(auth.Register, auth_deps)
     login = providers.ThreadSafeSingleton(auth.Login, auth_deps)
@@ -187,6 +202,11 @@ class Container(containers.DeclarativeContainer):
     update_result = providers.ThreadSafeSingleton(samples.UpdateResult, lab_data_deps)
     delete_result = providers.ThreadSafeSingleton(samples.DeleteResult, lab_data_deps)
 
+    sync = providers.ThreadSafeSingleton(sync_engine.Sync, sync_deps)
+    sync_status = providers.ThreadSafeSingleton(sync_engine.SyncStatus, sync_deps)
+    list_conflicts = providers.ThreadSafeSingleton(sync_engine.ListConflicts, sync_deps)
+    resolve_conflict = providers.ThreadSafeSingleton(sync_engine.ResolveConflict, sync_deps)
+
 
 USE_CASES = (
     "register",
@@ -225,6 +245,10 @@ USE_CASES = (
     "create_result",
     "update_result",
     "delete_result",
+    "sync",
+    "sync_status",
+    "list_conflicts",
+    "resolve_conflict",
 )
 
 

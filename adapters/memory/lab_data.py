@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 from uuid import UUID
 
@@ -143,6 +144,9 @@ class InMemorySampleRepository(SampleRepository):
         sample: Sample | None = self._t.get(sample_id)
         return sample
 
+    def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, Sample]:
+        return {i: self._t.get(i) for i in sorted(ids, key=str) if i in self._t.rows}
+
     def list(self, query: SampleQuery) -> Page[Sample]:
         found = [s for s in self._t.rows.values() if _matches(s, query)]
 
@@ -179,6 +183,9 @@ class InMemoryResultRepository(ResultRepository):
         ids = [r.id for r in self._t.rows.values() if r.sample_id == sample_id and not r.is_deleted]
         results = [self._t.get(i) for i in ids]
         return sorted(results, key=lambda r: (r.test_date, str(r.id)))
+
+    def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, TestResult]:
+        return {i: self._t.get(i) for i in sorted(ids, key=str) if i in self._t.rows}
 
     def ids_for_parameter(self, parameter_code: str) -> list[UUID]:
         ids = [

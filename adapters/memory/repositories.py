@@ -31,7 +31,7 @@ class Table:
 
     def __init__(self, rows: dict[Any, Any]):
         self.rows = dict(rows)
-        self._taken: set[Any] = set()
+        self._taken: dict[Any, None] = {}  # an ordered set: the order records were touched
 
     def get(self, key: Any) -> Any:
         row = self.rows.get(key)
@@ -40,15 +40,19 @@ class Table:
         if key not in self._taken:  # copy on first touch, so rollback leaves the store intact
             row = copy.deepcopy(row)
             self.rows[key] = row
-            self._taken.add(key)
+            self._taken[key] = None
         return row
 
     def put(self, key: Any, row: Any) -> None:
         self.rows[key] = row
-        self._taken.add(key)
+        self._taken[key] = None
 
     def scan(self) -> Iterable[Any]:
         return [self.get(key) for key in list(self.rows)]
+
+    def touched(self) -> list[Any]:
+        """Keys handed out for writing (or put) in this unit of work, in that order."""
+        return list(self._taken)
 
 
 def sort_and_page(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.audit import AuditEntry, AuditSeal
+from domain.sync import FeedPosition
 
 TABLES = (
     "users",
@@ -24,6 +25,8 @@ TABLES = (
     "limits",
     "samples",
     "results",
+    "sync_devices",
+    "sync_conflicts",
 )
 
 
@@ -33,6 +36,10 @@ class InMemoryStore:
     audit: list[AuditEntry] = field(default_factory=list)
     seals: list[AuditSeal] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # The change feed: (entity, id) → position of the record's latest change.
+    feed: dict[tuple[str, Any], FeedPosition] = field(default_factory=dict)
+    feed_seq: int = 0
+    feed_commits: int = 0
 
     def register_table(self, name: str) -> None:
         """Later features add their own tables without touching this module."""

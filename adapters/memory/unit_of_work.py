@@ -21,6 +21,12 @@ from adapters.memory.repositories import (
     Table,
 )
 from adapters.memory.store import InMemoryStore
+from adapters.memory.sync import (
+    InMemoryChangeFeed,
+    InMemorySyncConflictRepository,
+    InMemorySyncDeviceRepository,
+    record_changes,
+)
 from domain.audit import GENESIS_HASH, AuditEntry, AuditSeal, ChainReport, seal, verify_chain
 from domain.errors import Conflict
 from domain.ports import AuditChain, UnitOfWork
@@ -53,12 +59,16 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.standards = InMemoryStandardRepository(t["standards"], t["limits"])
         self.samples = InMemorySampleRepository(t["samples"])
         self.results = InMemoryResultRepository(t["results"])
+        self.sync_devices = InMemorySyncDeviceRepository(t["sync_devices"])
+        self.sync_conflicts = InMemorySyncConflictRepository(t["sync_conflicts"])
+        self.changes = InMemoryChangeFeed(self._store, t)
 
     def table(self, name: str) -> Table:
         return self._tables[name]
 
     def commit(self) -> None:
         self._check_unique()
+        record_changes(self._store, self._tables)
         for name, table in self._tables.items():
             self._store.tables[name] = table.rows
         next_id = len(self._store.audit) + 1

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Collection
+from typing import Any, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from domain.ports import (
 )
 
 FEW_MATCHES = 2_000
+T = TypeVar("T")
 
 
 class SqlAlchemyParameterRepository(ParameterRepository):
@@ -109,6 +111,19 @@ def sample_conditions(query: SampleQuery) -> list[Any]:
     return conditions
 
 
+def get_many(
+    session: Session, cls: type[T], table: sa.Table, ids: Collection[UUID], *, lock: bool
+) -> dict[UUID, T]:
+    """Rows by id, tombstones included; locked in id order when asked (no deadlocks
+    between batches), re-read so the lock's version is what the caller sees."""
+    if not ids:
+        return {}
+    query = sa.select(cls).where(table.c.id.in_(list(ids))).order_by(table.c.id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return {row.id: row for row in session.scalars(query)}  # type: ignore[attr-defined]
+
+
 class SqlAlchemySampleRepository(SampleRepository):
     def __init__(self, session: Session):
         self._s = session
@@ -122,6 +137,9 @@ class SqlAlchemySampleRepository(SampleRepository):
 
     def get_including_deleted(self, sample_id: UUID) -> Sample | None:
         return self._s.get(Sample, sample_id)
+
+    def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, Sample]:
+        return get_many(self._s, Sample, tables.samples, ids, lock=lock)
 
     def list(self, query: SampleQuery) -> Page[Sample]:
         conditions = sample_conditions(query)
@@ -199,6 +217,9 @@ class SqlAlchemyResultRepository(ResultRepository):
                 .order_by(c.test_date, c.id)
             )
         )
+
+    def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, TestResult]:
+        return get_many(self._s, TestResult, tables.test_results, ids, lock=lock)
 
     def ids_for_parameter(self, parameter_code: str) -> list[UUID]:
         c = tables.test_results.c

@@ -10,6 +10,7 @@ from adapters.sqlalchemy import tables
 from domain.audit import AuditEntry
 from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
 from domain.model import AuthSession, Lab, PasswordResetToken, RefreshToken, User
+from domain.sync import SyncConflict, SyncDevice
 
 mapper_registry = registry(metadata=tables.metadata)
 _lock = threading.Lock()
@@ -31,6 +32,10 @@ def start_mappers() -> None:
         mapper_registry.map_imperatively(Parameter, tables.parameters)
         mapper_registry.map_imperatively(Standard, tables.standards)
         mapper_registry.map_imperatively(StandardLimit, tables.standard_limits)
-        mapper_registry.map_imperatively(Sample, tables.samples)
-        mapper_registry.map_imperatively(TestResult, tables.test_results)
+        # The feed position is the database's business (a trigger sets it): not mapped.
+        feed = ["sync_txid", "sync_seq"]
+        mapper_registry.map_imperatively(Sample, tables.samples, exclude_properties=feed)
+        mapper_registry.map_imperatively(TestResult, tables.test_results, exclude_properties=feed)
+        mapper_registry.map_imperatively(SyncDevice, tables.sync_devices)
+        mapper_registry.map_imperatively(SyncConflict, tables.sync_conflicts)
         _started = True

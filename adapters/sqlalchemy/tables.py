@@ -11,6 +11,7 @@ from domain.audit import AuditAction, AuditEntityType
 from domain.compliance import Basis, ComplianceStatus, ParameterKind, Qualifier, StandardKind
 from domain.lab_data import SampleStatus, SampleType
 from domain.roles import Role
+from domain.sync import DeviceStatus, ManualResolution, Resolution
 
 # Foreign keys are checked at commit: the ORM maps no relationships (the domain has none),
 # so it cannot order inserts across tables by itself.
@@ -51,6 +52,22 @@ def _enum(enum_cls: type, name: str, length: int) -> sa.Enum:
 
 
 TS = sa.DateTime(timezone=True)
+
+
+def _sync_columns() -> tuple[sa.Column[object], ...]:
+    """What every syncable table carries (docs/adr/0009-sync-engine.md).
+
+    `sync_clock` is the field clock of domain/sync.py. `sync_txid`/`sync_seq` place the
+    row's latest change in the change feed; the `aqualab_sync_stamp` trigger sets both on every
+    insert and update (`pg_current_xact_id()` and the next `sync_change_seq`), so no
+    write path can forget them.
+    """
+    return (
+        sa.Column("sync_clock", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.Column("sync_txid", sa.BigInteger, nullable=False),
+        sa.Column("sync_seq", sa.BigInteger, nullable=False),
+    )
+
 
 labs = sa.Table(
     "labs",
@@ -297,6 +314,8 @@ samples = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
     sa.Column("updated_by", sa.Uuid, nullable=True),
     sa.Column("deleted_at", TS, nullable=True),
+    *_sync_columns(),
+    sa.Index("ix_samples_lab_sync_feed", "lab_id", "sync_txid", "sync_seq"),
     # Every list query is "one lab's live samples, filtered, in some order": one index per
     # sort/filter, all partial on live rows, with id last so ties page deterministically.
     sa.Index(
@@ -385,7 +404,54 @@ test_results = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
     sa.Column("updated_by", sa.Uuid, nullable=True),
     sa.Column("deleted_at", TS, nullable=True),
+    *_sync_columns(),
     sa.Index("ix_test_results_sample", "sample_id", "test_date", "id", postgresql_where=LIVE),
+    sa.Index("ix_test_results_lab_sync_feed", "lab_id", "sync_txid", "sync_seq"),
     sa.Index("ix_test_results_parameter", "parameter", postgresql_where=LIVE),
     sa.Index("ix_test_results_lab_id", "lab_id"),
+)
+
+sync_devices = sa.Table(
+    "sync_devices",
+    metadata,
+    sa.Column("device_id", sa.Text, primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.Uuid,
+        sa.ForeignKey("users.id", deferrable=True, initially="DEFERRED"),
+        nullable=False,
+    ),
+    sa.Column("lab_id", sa.Uuid, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("last_mutation_id", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("last_sync_at", TS, nullable=True),
+    sa.Column("status", _enum(DeviceStatus, "sync_device_status", 16), nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index("ix_sync_devices_user_id", "user_id"),
+)
+
+sync_conflicts = sa.Table(
+    "sync_conflicts",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("lab_id", sa.Uuid, nullable=False),
+    sa.Column("entity", sa.String(32), nullable=False),
+    sa.Column("record_id", sa.Uuid, nullable=False),
+    sa.Column("device_id", sa.Text, nullable=False),
+    sa.Column("user_id", sa.Uuid, nullable=True),
+    sa.Column("mutation_id", sa.BigInteger, nullable=False),
+    sa.Column("resolution", _enum(Resolution, "sync_resolution", 16), nullable=False),
+    sa.Column("server_data", JSONB, nullable=True),
+    sa.Column("client_data", JSONB, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("resolved", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("resolved_by", sa.Uuid, nullable=True),
+    sa.Column("resolved_at", TS, nullable=True),
+    sa.Column(
+        "manual_resolution", _enum(ManualResolution, "sync_manual_resolution", 16), nullable=True
+    ),
+    sa.Column("detail", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Index("ix_sync_conflicts_lab_created", "lab_id", "created_at", "id"),
+    sa.Index("ix_sync_conflicts_lab_resolved", "lab_id", "resolved", "created_at"),
 )

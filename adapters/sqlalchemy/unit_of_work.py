@@ -23,6 +23,11 @@ from adapters.sqlalchemy.repositories import (
     SqlAlchemySessionRepository,
     SqlAlchemyUserRepository,
 )
+from adapters.sqlalchemy.sync import (
+    SqlAlchemyChangeFeed,
+    SqlAlchemySyncConflictRepository,
+    SqlAlchemySyncDeviceRepository,
+)
 from domain.errors import Conflict
 from domain.ports import UnitOfWork
 
@@ -60,6 +65,9 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.standards = SqlAlchemyStandardRepository(self.session)
         self.samples = SqlAlchemySampleRepository(self.session)
         self.results = SqlAlchemyResultRepository(self.session)
+        self.sync_devices = SqlAlchemySyncDeviceRepository(self.session)
+        self.sync_conflicts = SqlAlchemySyncConflictRepository(self.session)
+        self.changes = SqlAlchemyChangeFeed(self.session)
         return self
 
     def commit(self) -> None:

@@ -22,6 +22,8 @@ TRIGGERS = {
     ("audit_log", "audit_log_queue_for_seal"),
     ("audit_chain", "audit_chain_append_only"),
     ("audit_chain", "audit_chain_no_truncate"),
+    ("samples", "samples_sync_stamp"),
+    ("test_results", "test_results_sync_stamp"),
 }
 
 
@@ -72,8 +74,8 @@ def test_upgrade_downgrade_upgrade_on_a_fresh_database(scratch_database_url: str
     tables, triggers, functions, version = _schema_facts(scratch_database_url)
     assert expected_tables <= tables
     assert triggers == TRIGGERS
-    assert functions == {"aqualab_reject_change", "aqualab_queue_for_seal"}
-    assert version == HEAD == "0002"
+    assert functions == {"aqualab_reject_change", "aqualab_queue_for_seal", "aqualab_sync_stamp"}
+    assert version == HEAD == "0003"
     assert _count(scratch_database_url, "standard_limits") > 30  # the seeded reference data
 
     command.downgrade(config, "base")

@@ -1,0 +1,237 @@
+"""Samples and test results as sync entities: the same rules as their REST endpoints.
+
+Each class adapts the lab-data functions of `application/samples.py` (validation,
+judging, tombstones) to the engine's `SyncEntity` interface, so a synced edit is checked,
+judged and audited exactly like the same edit made through the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from application.samples import (
+    RESULT_FIELDS,
+    SAMPLE_FIELDS,
+    measure,
+    new_result,
+    new_sample,
+    raise_if_any,
+    refresh_sample_status,
+    remeasure_result,
+    result_values,
+    sample_problems,
+    sample_value,
+    set_sample_fields,
+    tombstone_result,
+    tombstone_sample,
+)
+from application.sync import Batch, Mutation, SyncEntity, parse_timestamp, parse_uuid
+from application.views import ResultView, SampleView
+from domain.audit import AuditEntityType
+from domain.errors import ValidationFailed
+from domain.lab_data import Sample, TestResult
+from domain.ports import UnitOfWork
+from domain.sync import Stamp
+
+# Fields a client may echo back from a pulled record; they are the server's to set.
+SERVER_FIELDS = frozenset(
+    {
+        "id",
+        "lab_id",
+        "compliance_status",
+        "evaluations",
+        "version",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
+        "results",
+        "deleted",
+    }
+)
+REFRESH_SAMPLES = "result:samples-to-refresh"
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _decode(
+    data: Mapping[str, Any], fields: Collection[str], timestamps: Collection[str]
+) -> dict[str, Any]:
+    unknown = [k for k in data if k not in fields and k not in SERVER_FIELDS]
+    if unknown:
+        raise ValidationFailed({k: ["Unknown field"] for k in unknown})
+    values = {k: v for k, v in data.items() if k in fields}
+    for name in timestamps:
+        if name in values:
+            parsed = parse_timestamp(values[name])
+            values[name] = parsed if parsed is not None else values[name]
+    return values
+
+
+class SampleSync(SyncEntity):
+    name = "sample"
+    audit_type = AuditEntityType.SAMPLE
+    fields = SAMPLE_FIELDS
+
+    def load(self, uow: UnitOfWork, ids: Collection[UUID], *, lock: bool) -> dict[UUID, Any]:
+        return dict(uow.samples.get_many(ids, lock=lock))
+
+    def decode(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        return _decode(data, SAMPLE_FIELDS, ("collection_date",))
+
+    def check(self, batch: Batch, record: Any | None, values: Mapping[str, Any]) -> None:
+        raise_if_any(sample_problems(values, creating=record is None))
+
+    def current(self, batch: Batch, record: Sample) -> dict[str, Any]:
+        return {name: getattr(record, name) for name in SAMPLE_FIELDS}
+
+    def normalize(self, batch: Batch, record: Sample, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: sample_value(name, value) for name, value in values.items()}
+
+    def create(self, batch: Batch, record_id: UUID, values: Mapping[str, Any]) -> Sample:
+        sample = new_sample(values, record_id, batch.lab_id, batch.now, batch.principal.user_id)
+        batch.uow.samples.add(sample)
+        batch.audit.created(self.audit_type, sample.id, sample.snapshot(), lab_id=sample.lab_id)
+        return sample
+
+    def write(self, batch: Batch, record: Sample, values: Mapping[str, Any]) -> list[str]:
+        return set_sample_fields(record, values)
+
+    def delete(self, batch: Batch, record: Sample, stamp: Stamp) -> None:
+        tombstone_sample(batch.uow, batch.audit, record, batch.now, stamp)
+
+    def wire(self, record: Sample) -> dict[str, Any]:
+        data = asdict(SampleView.of(record))
+        del data["results"]
+        return jsonable(data)  # type: ignore[no-any-return]
+
+
+class ResultSync(SyncEntity):
+    name = "result"
+    audit_type = AuditEntityType.RESULT
+    fields = RESULT_FIELDS
+
+    def load(self, uow: UnitOfWork, ids: Collection[UUID], *, lock: bool) -> dict[UUID, Any]:
+        return dict(uow.results.get_many(ids, lock=lock))
+
+    def related(self, batch: Batch, mutations: Sequence[Mutation]) -> dict[str, set[UUID]]:
+        """The samples whose status the batch's results will change (locked before them)."""
+        result_ids: set[UUID] = set()
+        sample_ids: set[UUID] = set()
+        for m in mutations:
+            if m.entity != self.name:
+                continue
+            if (rid := parse_uuid(m.id)) is not None:
+                result_ids.add(rid)
+            if isinstance(m.data, Mapping) and (sid := parse_uuid(m.data.get("sample_id"))):
+                sample_ids.add(sid)
+        existing = batch.uow.results.get_many(result_ids, lock=False) if result_ids else {}
+        sample_ids.update(r.sample_id for r in existing.values())
+        return {"sample": sample_ids}
+
+    def decode(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        values = _decode(data, {*RESULT_FIELDS, "sample_id"}, ("test_date",))
+        if "sample_id" in values:
+            values["sample_id"] = parse_uuid(values["sample_id"]) or values["sample_id"]
+        return values
+
+    def _sample(self, batch: Batch, sample_id: Any) -> Sample | None:
+        if not isinstance(sample_id, UUID):
+            return None
+        sample = batch.record("sample", sample_id)
+        if sample is None:
+            sample = batch.uow.samples.get_including_deleted(sample_id)
+        if sample is None or sample.is_deleted or sample.lab_id != batch.lab_id:
+            return None
+        return sample
+
+    def check(self, batch: Batch, record: TestResult | None, values: Mapping[str, Any]) -> None:
+        problems: dict[str, list[str]] = {}
+        if record is None:
+            if self._sample(batch, values.get("sample_id")) is None:
+                problems["sample_id"] = ["Name a live sample of your lab"]
+            merged = dict(values)
+        else:
+            if "sample_id" in values and values["sample_id"] != record.sample_id:
+                problems["sample_id"] = ["A result cannot move to another sample"]
+            merged = {**result_values(record), **values}
+        try:
+            measure(batch.reference, merged)
+        except ValidationFailed as exc:
+            problems.update(exc.field_errors)
+        raise_if_any(problems)
+
+    def current(self, batch: Batch, record: TestResult) -> dict[str, Any]:
+        return result_values(record)
+
+    def normalize(
+        self, batch: Batch, record: TestResult, values: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        merged = {**result_values(record), **values}
+        measured = measure(batch.reference, merged)
+        stored = {
+            **merged,
+            "parameter": measured.parameter.code,
+            "value": measured.value,
+            "unit": measured.unit,
+            "qualifier": measured.qualifier.value,
+            "detection_limit": measured.detection_limit,
+        }
+        return {name: stored[name] for name in values if name in stored}
+
+    def create(self, batch: Batch, record_id: UUID, values: Mapping[str, Any]) -> TestResult:
+        sample = self._sample(batch, values.get("sample_id"))
+        assert sample is not None  # checked
+        result = new_result(
+            batch.reference,
+            sample,
+            measure(batch.reference, values),
+            values,
+            result_id=record_id,
+            now=batch.now,
+            by=batch.principal.user_id,
+            margin=batch.margin,
+        )
+        batch.uow.results.add(result)
+        batch.audit.created(self.audit_type, result.id, result.snapshot(), lab_id=result.lab_id)
+        batch.note(REFRESH_SAMPLES, sample.id)
+        return result
+
+    def write(self, batch: Batch, record: TestResult, values: Mapping[str, Any]) -> list[str]:
+        changes = {k: v for k, v in values.items() if k != "sample_id"}
+        changed = remeasure_result(batch.reference, record, changes, batch.margin)
+        if changed:
+            batch.note(REFRESH_SAMPLES, record.sample_id)
+        return changed
+
+    def delete(self, batch: Batch, record: TestResult, stamp: Stamp) -> None:
+        tombstone_result(batch.audit, record, batch.now, stamp)
+        batch.note(REFRESH_SAMPLES, record.sample_id)
+
+    def finish(self, batch: Batch) -> None:
+        for sample_id in sorted(batch.notes.pop(REFRESH_SAMPLES, set())):
+            sample = self._sample(batch, sample_id)
+            if sample is not None:
+                refresh_sample_status(batch.uow, batch.audit, sample, batch.now)
+
+    def wire(self, record: TestResult) -> dict[str, Any]:
+        return jsonable(asdict(ResultView.of(record)))  # type: ignore[no-any-return]
+
+
+def lab_data_entities() -> dict[str, SyncEntity]:
+    """The entities synced today, in lock order (a result's sample is locked before it)."""
+    return {"sample": SampleSync(), "result": ResultSync()}
