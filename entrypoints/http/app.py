@@ -12,7 +12,7 @@ from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.metrics import HttpMetrics
 from entrypoints.http.middleware import AuthMiddleware, RequestContextMiddleware
 from entrypoints.http.openapi import RouteEntry, build_openapi
-from entrypoints.http.resources import audit, auth, lab_data, labs, ops, users
+from entrypoints.http.resources import audit, auth, lab_data, labs, ops, sync, users
 
 API = "/api/v1"
 
@@ -114,6 +114,13 @@ def create_app(container: Container) -> falcon.App[Any, Any]:
         lab_data.ResultResource(
             container.get_result(), container.update_result(), container.delete_result()
         ),
+    )
+    r.add(f"{API}/sync", sync.SyncResource(container.sync()))
+    r.add(f"{API}/sync/status", sync.SyncStatusResource(container.sync_status()))
+    r.add(f"{API}/sync/conflicts", sync.ConflictsResource(container.list_conflicts()))
+    r.add(
+        f"{API}/sync/conflicts/{{conflict_id:uuid}}/resolve",
+        sync.ConflictResolveResource(container.resolve_conflict()),
     )
     r.add(f"{API}/audit-logs", audit.AuditLogResource(container.list_audit()))
     r.add(f"{API}/audit-logs/verify", audit.AuditVerifyResource(container.verify_audit()))

@@ -72,6 +72,11 @@ def _user(api: Api, admin: str, role: str, lab_id: str | None) -> str:
 
 @pytest.fixture
 def lab(make_settings) -> Iterator[Lab]:  # type: ignore[no-untyped-def]
+    yield from lab_world(make_settings)
+
+
+def lab_world(make_settings) -> Iterator[Lab]:  # type: ignore[no-untyped-def]
+    """Two labs; an admin, a technician and a viewer of the first, a technician of the second."""
     container = build_container(make_settings(AQUALAB_STORAGE="memory"))
     api = Api(falcon.testing.TestClient(create_app(container)), container)
     admin = api.admin_token()

@@ -1,0 +1,98 @@
+"""/sync, /sync/status, /sync/conflicts, /sync/conflicts/{id}/resolve (SPEC section 6)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import falcon
+
+from application import sync
+from entrypoints.http.common import caller, list_payload, page_request
+from entrypoints.http.operation import operation, render
+from entrypoints.http.sync_schemas import (
+    ConflictList,
+    ConflictListQuery,
+    ConflictOut,
+    DeviceOut,
+    DeviceQuery,
+    ResolveIn,
+    SyncIn,
+    SyncOut,
+)
+
+SYNC = ("sync",)
+
+
+class SyncResource:
+    def __init__(self, run: sync.Sync):
+        self._run = run
+
+    @operation(
+        summary="Push a batch of mutations, then pull a page of changes",
+        tags=SYNC,
+        request=SyncIn,
+        response=SyncOut,
+        errors=(400, 401, 403, 409, 413, 415),
+        description="Exactly-once by `mutation_id` per device: ids at or below the device's "
+        "last are `duplicate`; a gap stops the batch. The batch commits as one "
+        "transaction (503 = nothing applied; re-send it). See docs/sync.md.",
+    )
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body: SyncIn = req.context.body
+        mutations = [sync.Mutation(**m.model_dump()) for m in body.mutations]
+        result = self._run(
+            caller(req), sync.SyncCommand(body.device_id, body.cursor, body.pull_limit, mutations)
+        )
+        render(resp, SyncOut, result)
+
+
+class SyncStatusResource:
+    def __init__(self, status: sync.SyncStatus):
+        self._status = status
+
+    @operation(
+        summary="A device's sync log: last mutation, last sync, status, last error",
+        tags=SYNC,
+        query=DeviceQuery,
+        response=DeviceOut,
+        errors=(400, 401, 403, 404),
+    )
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        query: DeviceQuery = req.context.query
+        render(resp, DeviceOut, self._status(caller(req), query.device_id))
+
+
+class ConflictsResource:
+    def __init__(self, list_conflicts: sync.ListConflicts):
+        self._list = list_conflicts
+
+    @operation(
+        summary="Sync conflicts of your lab, newest first",
+        tags=SYNC,
+        query=ConflictListQuery,
+        response=ConflictList,
+        errors=(400, 401, 403),
+    )
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        q: ConflictListQuery = req.context.query
+        page = self._list(caller(req), entity=q.entity, resolved=q.resolved, page=page_request(q))
+        render(resp, ConflictList, list_payload(page))
+
+
+class ConflictResolveResource:
+    def __init__(self, resolve: sync.ResolveConflict):
+        self._resolve = resolve
+
+    @operation(
+        summary="Override a conflict's automatic outcome (a new version every device pulls)",
+        tags=SYNC,
+        request=ResolveIn,
+        response=ConflictOut,
+        errors=(400, 401, 403, 404, 415),
+    )
+    def on_post(self, req: falcon.Request, resp: falcon.Response, conflict_id: UUID) -> None:
+        body: ResolveIn = req.context.body
+        view = self._resolve(
+            caller(req), sync.ResolveConflictCommand(conflict_id, body.resolution, body.data)
+        )
+        render(resp, ConflictOut, view)
