@@ -10,7 +10,7 @@ right on every result change — a change of it is itself an audited sample upda
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -296,7 +296,18 @@ def judge_measured(
 
 def refresh_sample_status(uow: UnitOfWork, audit: Auditor, sample: Sample, now: datetime) -> bool:
     """Recompute the derived status; an actual change is a new version, audited."""
-    status = sample_status(r.compliance_status for r in uow.results.list_for_sample(sample.id))
+    return refresh_sample_statuses(uow, audit, [sample], now) == 1
+
+
+def refresh_sample_statuses(
+    uow: UnitOfWork, audit: Auditor, samples: Sequence[Sample], now: datetime
+) -> int:
+    """`refresh_sample_status` for many samples with one query; how many changed."""
+    statuses = uow.results.statuses_for_samples([s.id for s in samples])
+    return sum(_set_status(audit, s, sample_status(statuses[s.id]), now) for s in samples)
+
+
+def _set_status(audit: Auditor, sample: Sample, status: ComplianceStatus, now: datetime) -> bool:
     if status == sample.compliance_status:
         return False
     before = sample.snapshot()

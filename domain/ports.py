@@ -356,6 +356,12 @@ class ResultRepository(abc.ABC):
     def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, TestResult]:
         """Results by id, tombstones included; `lock` as for samples."""
 
+    @abc.abstractmethod
+    def statuses_for_samples(
+        self, sample_ids: Collection[UUID]
+    ) -> dict[UUID, list[ComplianceStatus]]:
+        """The compliance status of every live result of each sample (one query)."""
+
 
 # --- sync --------------------------------------------------------------------------------
 

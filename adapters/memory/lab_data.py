@@ -9,7 +9,7 @@ from uuid import UUID
 from adapters.memory.repositories import Table
 from adapters.memory.store import InMemoryStore
 from adapters.reference_data import LIMITS, PARAMETERS, SEEDED_AT, STANDARDS, parameter_id
-from domain.compliance import Basis, ParameterKind, StandardKind
+from domain.compliance import Basis, ComplianceStatus, ParameterKind, StandardKind
 from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
 from domain.paging import EXACT_TOTAL_LIMIT, Page
 from domain.ports import (
@@ -186,6 +186,15 @@ class InMemoryResultRepository(ResultRepository):
 
     def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, TestResult]:
         return {i: self._t.get(i) for i in sorted(ids, key=str) if i in self._t.rows}
+
+    def statuses_for_samples(
+        self, sample_ids: Collection[UUID]
+    ) -> dict[UUID, list[ComplianceStatus]]:
+        found: dict[UUID, list[ComplianceStatus]] = {sid: [] for sid in sample_ids}
+        for r in self._t.rows.values():
+            if r.sample_id in found and not r.is_deleted:
+                found[r.sample_id].append(r.compliance_status)
+        return found
 
     def ids_for_parameter(self, parameter_code: str) -> list[UUID]:
         ids = [

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, aliased
 
 from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.repositories import contains, escape_like
+from domain.compliance import ComplianceStatus
 from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
 from domain.paging import EXACT_TOTAL_LIMIT, Page
 from domain.ports import (
@@ -220,6 +221,21 @@ class SqlAlchemyResultRepository(ResultRepository):
 
     def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, TestResult]:
         return get_many(self._s, TestResult, tables.test_results, ids, lock=lock)
+
+    def statuses_for_samples(
+        self, sample_ids: Collection[UUID]
+    ) -> dict[UUID, list[ComplianceStatus]]:
+        c = tables.test_results.c
+        found: dict[UUID, list[ComplianceStatus]] = {sid: [] for sid in sample_ids}
+        if sample_ids:
+            rows = self._s.execute(
+                sa.select(c.sample_id, c.compliance_status).where(
+                    c.sample_id.in_(list(sample_ids)), c.deleted_at.is_(None)
+                )
+            )
+            for sample_id, status in rows:
+                found[sample_id].append(status)
+        return found
 
     def ids_for_parameter(self, parameter_code: str) -> list[UUID]:
         c = tables.test_results.c

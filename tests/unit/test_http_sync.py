@@ -69,6 +69,8 @@ def test_a_round_trip_pushes_then_pulls(lab: Lab) -> None:
         1,
     )
     assert change["data"]["collection_date"] == "2025-01-10T00:00:00Z"
+    sample = lab.call("GET", f"/samples/{sid}", lab.tech).json
+    assert change["data"] == {k: v for k, v in sample.items() if k != "results"}
     again = sync(lab, lab.tech, cursor=body["cursor"], mutations=[mutation(1, sid, data=SAMPLE)])
     assert again.json["results"][0]["status"] == "duplicate"
     assert again.json["changes"] == [] and again.json["has_more"] is False
