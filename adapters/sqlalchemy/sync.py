@@ -7,9 +7,11 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy import tables
+from domain.errors import Conflict
 from domain.lab_data import Sample, TestResult
 from domain.paging import Page
 from domain.ports import (
@@ -37,10 +39,13 @@ class SqlAlchemySyncDeviceRepository(SyncDeviceRepository):
         self._s = session
 
     def add(self, device: SyncDevice) -> None:
-        self._s.add(device)
         # Two first syncs of one device id race here: the loser's unique violation
-        # surfaces now (409), not at commit after a whole batch of work.
-        self._s.flush()
+        # surfaces now, before a whole batch of work, as a 409 to retry.
+        try:
+            with self._s.begin_nested():
+                self._s.add(device)
+        except sa_exc.IntegrityError as exc:
+            raise Conflict("This device is syncing in another request; retry") from exc
 
     def get(self, device_id: str, *, lock: bool = False) -> SyncDevice | None:
         query = sa.select(SyncDevice).where(tables.sync_devices.c.device_id == device_id)

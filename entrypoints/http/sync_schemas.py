@@ -41,9 +41,12 @@ class MutationIn(Input):
     mutation_id: int = Field(
         ge=1, description="The device's own counter: 1, 2, 3 … never reused", examples=[41]
     )
-    entity: Annotated[Any, WithJsonSchema({"type": "string", "enum": ENTITIES})]
-    op: Annotated[Any, WithJsonSchema({"type": "string", "enum": [o.value for o in MutationOp]})]
-    id: Annotated[Any, WithJsonSchema({"type": "string", "format": "uuid"})]
+    # Required, but a missing one rejects this mutation only (field errors), not the batch.
+    entity: Annotated[Any, WithJsonSchema({"type": "string", "enum": ENTITIES})] = None
+    op: Annotated[
+        Any, WithJsonSchema({"type": "string", "enum": [o.value for o in MutationOp]})
+    ] = None
+    id: Annotated[Any, WithJsonSchema({"type": "string", "format": "uuid"})] = None
     base_version: Annotated[
         Any,
         WithJsonSchema(

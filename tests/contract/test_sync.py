@@ -544,3 +544,32 @@ def test_two_fresh_devices_that_pull_to_the_end_hold_identical_content(
     assert content_hash(world.device().pull_all()) == content_hash(
         world.device(world.tech2).pull_all()
     )
+
+
+def test_two_first_syncs_of_one_device_race_to_one_owner(world: SyncWorld) -> None:
+    """The loser gets a retryable 409 (Conflict) or, if it came second, sees the owner."""
+    import threading
+
+    from domain.errors import Conflict
+
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def first_sync(user: User) -> None:
+        device = world.device(user, device_id="brand-new")
+        barrier.wait()
+        try:
+            device.sync(device.sample(uuid4(), sample_data()))
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("conflict")
+        except Forbidden:
+            outcomes.append("forbidden")
+
+    threads = [threading.Thread(target=first_sync, args=(u,)) for u in (world.tech, world.tech2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) in (["conflict", "ok"], ["forbidden", "ok"])
+    assert world.count("sample") == 1

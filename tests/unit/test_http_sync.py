@@ -81,7 +81,7 @@ def test_a_malformed_mutation_is_rejected_not_the_batch(lab: Lab) -> None:
         lab,
         lab.tech,
         mutations=[
-            {"mutation_id": 1, "entity": 7, "op": None, "id": ["x"], "data": "nope"},
+            {"mutation_id": 1, "entity": 7, "id": ["x"], "data": "nope"},
             mutation(2, str(uuid.uuid4()), data={**SAMPLE, "type": "lemonade"}),
             mutation(3, str(uuid.uuid4()), data=SAMPLE),
         ],
