@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from entrypoints.http.sync_schemas import SyncOut
 from tests.unit.test_http_api import assert_error
 from tests.unit.test_http_lab_data import Lab, lab_world
 
@@ -164,6 +165,35 @@ def test_conflicts_are_listed_and_resolved(lab: Lab) -> None:
     assert resolved.status_code == 200, resolved.text
     assert resolved.json["resolved"] is True and resolved.json["manual_resolution"] == "client_won"
     assert lab.call("GET", f"/samples/{sid}", lab.tech).json["notes"] == "a"
+
+
+def test_the_sync_response_matches_its_documented_schema(lab: Lab) -> None:
+    """The response is built by hand for speed: pin it to `SyncOut` (every field, every kind)."""
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    sync(lab, lab.tech, device_id="x", mutations=[mutation(1, a, data=SAMPLE)])
+    result = {"sample_id": a, "parameter": "nitrate", "value": 60, "unit": "mg/L",
+              "test_date": "2025-01-11"}  # fmt: skip
+    out = sync(
+        lab,
+        lab.tech,
+        device_id="y",
+        mutations=[
+            mutation(1, a, base_version=1, data={"notes": "y"}),
+            {"mutation_id": 2, "entity": "result", "op": "upsert", "id": b, "data": result},
+            mutation(3, str(uuid.uuid4()), data={"type": "nope"}),
+            {"mutation_id": 4, "entity": "result", "op": "delete", "id": b, "base_version": 1},
+        ],
+    ).json
+    out2 = sync(
+        lab,
+        lab.tech,
+        device_id="x",
+        mutations=[mutation(2, a, base_version=1, data={"notes": "x"})],
+    ).json
+    for body in (out, out2):
+        assert SyncOut.model_validate(body).model_dump(mode="json") == body
+    assert {c["op"] for c in out["changes"]} == {"upsert", "delete"}
+    assert out2["conflicts"] and any(r["error"] for r in out["results"])
 
 
 def test_sync_is_documented(lab: Lab) -> None:
