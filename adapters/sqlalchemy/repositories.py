@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from adapters.sqlalchemy import tables
 from domain.audit import AuditEntry
@@ -128,6 +130,45 @@ class SqlAlchemyLabRepository(LabRepository):
         return paged(self._s, stmt, tables.labs, query.sort, query.page)
 
 
+class RowMapper:
+    """Plain domain objects straight from Core rows of a mapped table, for read-only paths.
+
+    Builds each object as the ORM loader does (no `__init__`, no attribute events: the
+    column values go straight into its `__dict__`) but without a session, an identity map
+    or ORM statement compilation. The objects are snapshots: nothing tracks changes to
+    them, so a path that changes what it read must load it through the session instead.
+    """
+
+    def __init__(self, cls: type[Any], table: sa.Table):
+        self.cls = cls
+        self.columns = tuple(table.c)  # imperative mapping: every column, same name
+        self.names = tuple(c.key for c in self.columns)
+        self._manager: Any = None
+
+    def one(self, values: Sequence[Any]) -> Any:
+        manager = self._manager
+        if manager is None:  # mappers are started by then (the unit of work needs them)
+            manager = self._manager = manager_of_class(self.cls)
+        obj = manager.new_instance()
+        obj.__dict__.update(zip(self.names, values, strict=True))
+        return obj
+
+
+_SESSIONS = RowMapper(AuthSession, tables.auth_sessions)
+_USERS = RowMapper(User, tables.users)
+# Every authenticated request runs this: one prebuilt Core statement (compiled once, then
+# found in SQLAlchemy's statement cache), executed on the unit of work's connection and
+# mapped to plain domain objects. The ORM version cost ~0.4 ms of Python per request.
+_SESSION_WITH_USER = (
+    sa.select(*_SESSIONS.columns, *_USERS.columns)
+    .join(tables.users, tables.users.c.id == tables.auth_sessions.c.user_id)
+    .where(
+        tables.auth_sessions.c.id == sa.bindparam("session_id"),
+        tables.users.c.deleted_at.is_(None),
+    )
+)
+
+
 class SqlAlchemySessionRepository(SessionRepository):
     def __init__(self, session: Session):
         self._s = session
@@ -139,13 +180,12 @@ class SqlAlchemySessionRepository(SessionRepository):
         return self._s.get(AuthSession, session_id)
 
     def get_with_user(self, session_id: UUID) -> tuple[AuthSession, User] | None:
-        s, u = tables.auth_sessions.c, tables.users.c
-        row = self._s.execute(
-            sa.select(AuthSession, User)
-            .join(User, u.id == s.user_id)
-            .where(s.id == session_id, u.deleted_at.is_(None))
-        ).first()
-        return (row[0], row[1]) if row is not None else None
+        """Read-only snapshots (not attached to the unit of work): load with `get` to change."""
+        row = self._s.connection().execute(_SESSION_WITH_USER, {"session_id": session_id}).first()
+        if row is None:
+            return None
+        split = len(_SESSIONS.columns)
+        return _SESSIONS.one(row[:split]), _USERS.one(row[split:])
 
     def revoke_all_for_user(self, user_id: UUID, now: datetime) -> int:
         c = tables.auth_sessions.c

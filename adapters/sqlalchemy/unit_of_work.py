@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Self
 
 import psycopg
@@ -78,6 +79,22 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
             if getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION:
                 raise Conflict() from exc
             raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Closing the session rolls back its open transaction (one ROLLBACK round trip) and
+        # detaches what it loaded. An explicit `Session.rollback()` first would also expire
+        # every loaded object, ~0.1-0.3 ms of Python per unit of work for nothing: the
+        # objects are detached right after, and most units of work (every read) wrote
+        # nothing. So roll back explicitly only when something is pending in the session.
+        session = self.session
+        if session.new or session.dirty or session.deleted:
+            session.rollback()
+        session.close()
 
     def rollback(self) -> None:
         self.session.rollback()
