@@ -7,10 +7,10 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy import tables
-from adapters.sqlalchemy.repositories import contains, escape_like
+from adapters.sqlalchemy.repositories import RowMapper, contains, escape_like
 from domain.compliance import ComplianceStatus
 from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
 from domain.paging import EXACT_TOTAL_LIMIT, Page
@@ -24,6 +24,9 @@ from domain.ports import (
 
 FEW_MATCHES = 2_000
 T = TypeVar("T")
+# A planner estimate at least this large is trusted without counting (ADR 0008).
+BROAD_ESTIMATE = 5 * EXACT_TOTAL_LIMIT
+_SAMPLES = RowMapper(Sample, tables.samples)
 
 
 class SqlAlchemyParameterRepository(ParameterRepository):
@@ -143,38 +146,56 @@ class SqlAlchemySampleRepository(SampleRepository):
         return get_many(self._s, Sample, tables.samples, ids, lock=lock)
 
     def list(self, query: SampleQuery) -> Page[Sample]:
+        """One page, as read-only snapshots (Core rows mapped straight to `Sample`s)."""
         conditions = sample_conditions(query)
         matching = sa.select(sa.literal(1)).select_from(tables.samples).where(*conditions)
-        counted = (
-            self._s.scalar(
-                sa.select(sa.func.count()).select_from(
-                    matching.limit(EXACT_TOTAL_LIMIT + 1).subquery()
+        conn = self._s.connection()
+        shape = _shape(query)
+        counted: int | None = None
+        estimate = self._estimate(matching) if shape in _broad_shapes else None
+        if estimate is None or estimate < BROAD_ESTIMATE:
+            # The capped count: exact up to EXACT_TOTAL_LIMIT, reading at most one more row.
+            counted = (
+                conn.scalar(
+                    sa.select(sa.func.count()).select_from(
+                        matching.limit(EXACT_TOTAL_LIMIT + 1).subquery()
+                    )
                 )
+                or 0
             )
-            or 0
-        )
-        exact = counted <= EXACT_TOTAL_LIMIT
-        total = counted if exact else max(counted, self._estimate(matching))
-        source: Any = Sample
-        columns: Any = tables.samples.c
-        if counted <= FEW_MATCHES:
+            _remember(shape, broad=counted > EXACT_TOTAL_LIMIT)
+        exact = counted is not None and counted <= EXACT_TOTAL_LIMIT
+        if counted is None:
+            assert estimate is not None
+            total = estimate
+        elif exact:
+            total = counted
+        else:
+            total = max(counted, estimate if estimate is not None else self._estimate(matching))
+        source: Any = tables.samples
+        if counted is not None and counted <= FEW_MATCHES:
             # Few matches (a selective search): fetch them through the filter's own indexes
             # and sort them, rather than walk a whole lab's sort index hoping to meet them.
-            matches = (
+            source = (
                 sa.select(tables.samples)
                 .where(*conditions)
                 .cte("matches")
                 .prefix_with("MATERIALIZED")
             )
-            source, columns = aliased(Sample, matches), matches.c
+        columns = source.c
         column, tie = columns[query.sort.field], columns.id
         order = [column.desc(), tie.desc()] if query.sort.descending else [column.asc(), tie.asc()]
         # With an estimated total, one extra row tells whether another page exists.
         fetch = query.page.limit + (0 if exact else 1)
-        stmt = sa.select(source).order_by(*order).limit(fetch).offset(query.page.offset)
-        if source is Sample:
+        stmt = (
+            sa.select(*(columns[name] for name in _SAMPLES.names))
+            .order_by(*order)
+            .limit(fetch)
+            .offset(query.page.offset)
+        )
+        if source is tables.samples:
             stmt = stmt.where(*conditions)
-        rows = list(self._s.scalars(stmt).all())
+        rows = [_SAMPLES.one(row) for row in conn.execute(stmt)]
         more = None if exact else len(rows) > query.page.limit
         return Page(
             items=rows[: query.page.limit],
@@ -193,6 +214,42 @@ class SqlAlchemySampleRepository(SampleRepository):
             .scalar_one()
         )
         return int(plan[0]["Plan"]["Plan Rows"])
+
+
+# Filter shapes (the filters of a list, without sort and page) whose last capped count
+# overflowed, in this process. A list of a known-broad shape asks the planner first and
+# skips the count when the estimate is at least BROAD_ESTIMATE (ADR 0008); a smaller
+# estimate means the data shrank (or the estimate is off): it counts again and relearns.
+# Unknown shapes count first, so small labs send exactly the two statements they always
+# did. Searches are never remembered: estimates for substring matches are guesses.
+_broad_shapes: dict[tuple[Any, ...], None] = {}
+_BROAD_SHAPES_MAX = 1024
+
+
+def _shape(query: SampleQuery) -> tuple[Any, ...] | None:
+    if query.search and query.search.strip():
+        return None
+    location = query.location.strip().lower() if query.location else None
+    return (
+        query.lab_id,
+        query.date_from,
+        query.date_to,
+        query.type,
+        query.status,
+        query.compliance_status,
+        location,
+    )
+
+
+def _remember(shape: tuple[Any, ...] | None, *, broad: bool) -> None:
+    if shape is None:
+        return
+    if not broad:
+        _broad_shapes.pop(shape, None)
+    elif shape not in _broad_shapes:
+        if len(_broad_shapes) >= _BROAD_SHAPES_MAX:
+            _broad_shapes.clear()  # rare; relearning costs one count per shape
+        _broad_shapes[shape] = None
 
 
 class SqlAlchemyResultRepository(ResultRepository):
