@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     threads: int = Field(8, ge=1, le=256)
+    # 0: one waitress process (portable); N: gunicorn with N worker processes.
+    workers: int = Field(0, ge=0, le=64)
+    worker_class: Literal["sync", "gthread"] = "sync"
     switch_interval_ms: float = Field(1.0, ge=0.1, le=100, description="Python GIL switch interval")
     db_pool_size: int | None = Field(None, ge=1, le=500)
 

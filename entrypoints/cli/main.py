@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from types import FrameType
 
 from entrypoints.config import ConfigError, Settings, load_settings
@@ -19,6 +20,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         ("host", "host"),
         ("port", "port"),
         ("threads", "threads"),
+        ("workers", "workers"),
     ):
         value = getattr(args, name, None)
         if value is not None:
@@ -189,23 +191,26 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import waitress
-
-    from entrypoints.container import build_container
-    from entrypoints.http.app import create_app
     from entrypoints.logs import configure_logging
-    from entrypoints.sealer import AuditSealer
 
     settings = _settings(args)
     configure_logging(settings.log_level)
-    # waitress's I/O thread must win the GIL often; at the default 5 ms, 8 busy workers
-    # starve it and throughput collapses at ~100 connections (docs/performance.md).
-    sys.setswitchinterval(settings.switch_interval_ms / 1000)
+    if settings.workers and settings.storage == "memory":
+        print(
+            "aqualab: --workers needs the sql storage (memory storage lives in one process)",
+            file=sys.stderr,
+        )
+        return 2
     url = None
     if settings.storage == "sql":
         url = database_url(settings)
         migrate(url)
-    container = build_container(settings, url)
+    if settings.workers:
+        return _serve_gunicorn(args, settings, url)
+    return _serve_waitress(args, settings, url)
+
+
+def _create_admin_at_start(args: argparse.Namespace, container) -> None:  # type: ignore[no-untyped-def]
     if args.admin_email and args.admin_password:
         container.create_admin()(
             email=args.admin_email,
@@ -213,12 +218,64 @@ def cmd_serve(args: argparse.Namespace) -> int:
             lab_name=args.admin_lab,
             meta_reason="serve --admin-email",
         )
+
+
+def _write_pid_file(settings: Settings) -> Callable[[], None]:
+    pid_file = settings.var_dir / "aqualab.pid"
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid = str(os.getpid())
+    pid_file.write_text(pid)
+
+    def remove() -> None:
+        # gunicorn's workers leave through this frame too (they are forks of this process).
+        if str(os.getpid()) == pid and pid_file.exists() and pid_file.read_text().strip() == pid:
+            pid_file.unlink(missing_ok=True)
+
+    return remove
+
+
+def _serve_gunicorn(args: argparse.Namespace, settings: Settings, url: str | None) -> int:
+    """gunicorn: this process is the master; each worker builds its own container."""
+    from entrypoints.container import build_container
+    from entrypoints.http.gunicorn_app import AquaLabGunicorn, worker_threads
+
+    if args.admin_email and args.admin_password:
+        container = build_container(settings, url)
+        try:
+            _create_admin_at_start(args, container)
+        finally:
+            container.shutdown_resources()  # no engine or connection survives into a fork
+    remove_pid_file = _write_pid_file(settings)
+    print(
+        f"AquaLab serving on http://{settings.host}:{settings.port} "
+        f"(docs: /docs, storage: {settings.storage}, gunicorn: {settings.workers} "
+        f"{settings.worker_class} workers x {worker_threads(settings)} threads)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        AquaLabGunicorn(settings, url).run()
+    finally:
+        remove_pid_file()
+    return 0
+
+
+def _serve_waitress(args: argparse.Namespace, settings: Settings, url: str | None) -> int:
+    import waitress
+
+    from entrypoints.container import build_container
+    from entrypoints.http.app import create_app
+    from entrypoints.sealer import AuditSealer
+
+    # waitress's I/O thread must win the GIL often; at the default 5 ms, 8 busy workers
+    # starve it and throughput collapses at ~100 connections (docs/performance.md).
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)
+    container = build_container(settings, url)
+    _create_admin_at_start(args, container)
     app = create_app(container)
     sealer = AuditSealer(container.audit_chain())
     sealer.start()
-    pid_file = settings.var_dir / "aqualab.pid"
-    pid_file.parent.mkdir(parents=True, exist_ok=True)
-    pid_file.write_text(str(os.getpid()))
+    remove_pid_file = _write_pid_file(settings)
 
     def _terminate(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -252,8 +309,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         sealer.stop()
         container.shutdown_resources()
-        if pid_file.exists() and pid_file.read_text().strip() == str(os.getpid()):
-            pid_file.unlink()
+        remove_pid_file()
     return 0
 
 
@@ -263,11 +319,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="serve the HTTP API (waitress)")
+    serve = sub.add_parser(
+        "serve", help="serve the HTTP API (waitress; gunicorn worker processes with --workers)"
+    )
     serve.add_argument("--storage", choices=["sql", "memory"])
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--threads", type=int)
+    serve.add_argument(
+        "--threads", type=int, help="waitress threads, or threads per gthread worker"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="serve with gunicorn and this many worker processes (WORKERS; default: one "
+        "waitress process)",
+    )
     serve.add_argument(
         "--admin-email", help="create or update this admin at start (handy with --storage memory)"
     )

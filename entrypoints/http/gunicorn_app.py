@@ -1,0 +1,260 @@
+"""`aqualab serve --workers N`: gunicorn with N worker processes, each with its own container.
+
+The master process (the arbiter) migrates the database and creates the admin before
+it starts, then never touches the database again: it only forks, watches and stops
+workers. There is no preloading: each worker imports nothing of the master's storage
+and builds its own container, engine and connection pool after the fork, so no database
+connection or SQLAlchemy engine is ever shared across a fork.
+
+Each worker serves `threads` requests at a time (one with the default `sync` worker),
+and its connection pool is sized from that count, so a request never waits for a
+connection. One worker at a time runs the background audit sealer: whichever holds an
+exclusive lock on a file named after the master's pid (the sealer's advisory lock in
+PostgreSQL would make one per worker safe too; this just avoids the idle polling).
+
+SIGTERM and SIGINT both stop gracefully: workers finish the requests they are serving
+(up to `graceful_timeout`), then release their connections.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from gunicorn import glogging
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.sync import SyncWorker
+
+from domain.audit import ChainReport
+from domain.ports import AuditChain
+from entrypoints.config import Settings
+
+log = logging.getLogger("aqualab.server")
+
+GRACEFUL_TIMEOUT_SECONDS = 20
+WORKER_TIMEOUT_SECONDS = 60
+_WORKER_CLASSES = {
+    "sync": "entrypoints.http.gunicorn_app.GracefulSyncWorker",
+    "gthread": "entrypoints.http.gunicorn_app.GracefulThreadWorker",
+}
+
+
+def worker_threads(settings: Settings) -> int:
+    """Requests one worker serves at a time: 1 for sync workers, THREADS for gthread."""
+    return settings.threads if settings.worker_class == "gthread" else 1
+
+
+def worker_settings(settings: Settings) -> Settings:
+    """The settings a worker builds its container from: its pool fits its own threads.
+
+    Every serving thread may hold a connection, plus two for the sealer and the probes;
+    an explicit DB_POOL_SIZE can raise that, never lower it below the thread count.
+    """
+    threads = worker_threads(settings)
+    pool = max(settings.db_pool_size or 0, threads + 2)
+    return settings.model_copy(update={"threads": threads, "db_pool_size": pool})
+
+
+def bind_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
+    """gunicorn's settings, from ours (pure: the unit tests check it)."""
+    return {
+        "bind": [bind_address(settings.host, settings.port)],
+        "workers": settings.workers,
+        "worker_class": _WORKER_CLASSES[settings.worker_class],
+        "threads": worker_threads(settings),
+        "preload_app": False,  # each worker builds its own engine after the fork
+        "timeout": WORKER_TIMEOUT_SECONDS,
+        "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
+        "keepalive": 5,
+        "backlog": 2048,
+        "proc_name": "aqualab",
+        "accesslog": None,  # the app writes one JSON line per request itself
+        "errorlog": "-",
+        "loglevel": settings.log_level.lower(),
+        "logger_class": "entrypoints.http.gunicorn_app.JsonLogger",
+        "limit_request_line": 8190,
+        "forwarded_allow_ips": "127.0.0.1,::1",
+        "post_worker_init": _post_worker_init,
+        "worker_exit": _worker_exit,
+        "on_exit": _on_exit,
+    }
+
+
+class AquaLabGunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
+    """gunicorn configured from Settings, not from its command line or a config file."""
+
+    def __init__(self, settings: Settings, database_url: str | None):
+        self.settings = settings
+        self.database_url = database_url
+        self.container: Any = None
+        self.sealer: Any = None
+        super().__init__(prog="aqualab serve")
+
+    def load_config(self) -> None:
+        for key, value in gunicorn_options(self.settings).items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        """In each worker, after the fork: a container, an app and maybe the sealer of its own."""
+        from entrypoints.container import build_container
+        from entrypoints.http.app import create_app
+        from entrypoints.logs import configure_logging
+        from entrypoints.sealer import AuditSealer
+
+        settings = worker_settings(self.settings)
+        configure_logging(settings.log_level)
+        _tag_log_records_with_pid()
+        sys.setswitchinterval(settings.switch_interval_ms / 1000)
+        self.container = build_container(settings, self.database_url)
+        app = create_app(self.container)
+        lease = SealerLease(sealer_lock_path(settings.var_dir, os.getppid()))
+        self.sealer = AuditSealer(LeasedAuditChain(self.container.audit_chain(), lease))
+        self.sealer.start()
+        return app
+
+    def close_worker(self) -> None:
+        """Stop this worker's sealer and close its connections (gunicorn's worker_exit)."""
+        if self.sealer is not None:
+            self.sealer.stop()
+            self.sealer = None
+        if self.container is not None:
+            self.container.shutdown_resources()
+            self.container = None
+
+    def run(self) -> None:
+        try:
+            GracefulArbiter(self).run()
+        except RuntimeError as exc:
+            print(f"aqualab: gunicorn: {exc}", file=sys.stderr)
+            raise SystemExit(1) from exc
+
+
+class GracefulArbiter(Arbiter):  # type: ignore[misc]
+    """SIGINT (Ctrl-C) stops gracefully, like SIGTERM, instead of killing requests."""
+
+    def handle_int(self) -> None:
+        raise StopIteration
+
+
+class _GracefulSignals:
+    def init_signals(self) -> None:
+        super().init_signals()  # type: ignore[misc]
+        # Finish the current request on SIGINT too (gunicorn's default quits at once).
+        signal.signal(signal.SIGINT, self.handle_exit)  # type: ignore[attr-defined]
+
+
+class GracefulSyncWorker(_GracefulSignals, SyncWorker):  # type: ignore[misc]
+    pass
+
+
+class GracefulThreadWorker(_GracefulSignals, ThreadWorker):  # type: ignore[misc]
+    pass
+
+
+class JsonLogger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's own messages go through the root handler: JSON lines like the app's."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        self.error_log.handlers = []
+        self.error_log.propagate = True
+
+
+class _PidFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.pid = os.getpid()
+        return True
+
+
+def _tag_log_records_with_pid() -> None:
+    """Every JSON log line of a worker names its process (`"pid": 1234`)."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_PidFilter())
+
+
+# --- one sealer among the workers --------------------------------------------------------
+
+
+def sealer_lock_path(var_dir: Path, master_pid: int) -> Path:
+    return var_dir / f"sealer-{master_pid}.lock"
+
+
+class SealerLease:
+    """Held by at most one process: an exclusive, non-blocking flock on a file.
+
+    The kernel releases it when the holder exits, however it exits; the next worker to
+    try takes over at its sealer's next tick.
+    """
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._fd: int | None = None
+
+    def held(self) -> bool:
+        if self._fd is not None:
+            return True
+        try:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class LeasedAuditChain(AuditChain):
+    """Seals only while this process holds the lease; verifies as the chain does."""
+
+    def __init__(self, chain: AuditChain, lease: SealerLease):
+        self._chain = chain
+        self._lease = lease
+
+    def seal_pending(self) -> int:
+        return self._chain.seal_pending() if self._lease.held() else 0
+
+    def verify(self) -> ChainReport:
+        return self._chain.verify()
+
+    def head_hash(self) -> str:
+        return self._chain.head_hash()
+
+
+# --- gunicorn hooks ------------------------------------------------------------------------
+
+
+def _post_worker_init(worker: Any) -> None:
+    log.info("worker ready", extra={"worker_pid": worker.pid})
+
+
+def _worker_exit(server: Any, worker: Any) -> None:
+    app = getattr(worker, "app", None)
+    if isinstance(app, AquaLabGunicorn):
+        app.close_worker()
+
+
+def _on_exit(server: Any) -> None:
+    app = getattr(server, "app", None)
+    if isinstance(app, AquaLabGunicorn):
+        with contextlib.suppress(OSError):
+            sealer_lock_path(app.settings.var_dir, os.getpid()).unlink()
