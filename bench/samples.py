@@ -1,8 +1,9 @@
 """Sample-list benchmark (issue 3): `.venv/bin/python bench/samples.py`.
 
 Starts a throwaway embedded PostgreSQL, loads 100,000 samples with 5 results each into
-one lab with `aqualab seed-demo` (timed), starts the real `aqualab serve` (waitress, SQL
-storage, production settings but the API rate limits lifted), creates a technician of
+one lab with `aqualab seed-demo` (timed), starts the real `aqualab serve` (one waitress
+process, or gunicorn with `--workers N`; SQL storage, production settings but the API
+rate limits lifted), creates a technician of
 that lab and logs in as them, then runs wrk (bench/samples.lua, 10 s per run) at 10 and
 100 connections against:
 
@@ -272,6 +273,38 @@ def check_paths(server: base.Server, token: str, plan: Plan) -> None:
         raise RuntimeError(f"{plan.key}: {plan.paths[0]} answered {status}: {body}")
 
 
+def cpu_snapshot(server: base.Server) -> dict[str, float]:
+    """bench/run.py's CPU counters, with the server's worker processes counted as "app"."""
+    snapshot = base.cpu_snapshot(server)
+    snapshot["app"] += base._cpu_seconds(sorted(child_pids(server.process.pid)))
+    return snapshot
+
+
+def child_pids(pid: int) -> set[int]:
+    """gunicorn's workers: the processes whose parent is the server (none for waitress)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = base._proc_stat(int(entry.name))
+            if fields and int(fields[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+@contextlib.contextmanager
+def serve_with_workers(workers: int) -> Any:
+    """`aqualab serve` reads WORKERS (= `--workers N`); 0 is one waitress process."""
+    previous = os.environ.get("WORKERS")
+    os.environ["WORKERS"] = str(workers)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("WORKERS", None)
+        else:
+            os.environ["WORKERS"] = previous
+
+
 def run_wrk(
     wrk: str,
     server: base.Server,
@@ -297,13 +330,13 @@ def run_wrk(
         str(LUA_SCRIPT),
         server.base_url + plan.paths[0],
     ]
-    before = base.cpu_snapshot(server)
+    before = cpu_snapshot(server)
     completed = subprocess.run(
         args, capture_output=True, text=True, env=env, timeout=duration + timeout + 60, check=False
     )
     if completed.returncode != 0 or "Requests/sec" not in completed.stdout:
         raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
-    after = base.cpu_snapshot(server)
+    after = cpu_snapshot(server)
     parsed = base.parse_wrk(completed.stdout)
     lua = parsed.get("lua", {})
     done = max(1, int(lua.get("requests", 0)))
@@ -519,6 +552,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (10)")
     parser.add_argument("--connections", default="10,100", help="comma-separated (10,100)")
     parser.add_argument("--threads", type=int, default=8, help="waitress threads (8)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="serve with gunicorn and N sync worker processes (aqualab serve --workers N); "
+        "default: one waitress process",
+    )
     parser.add_argument("--timeout", type=int, default=30, help="wrk request timeout, s (30)")
     parser.add_argument("--only", default="", help="scenario keys, comma-separated (all)")
     parser.add_argument("--quick", action="store_true", help="10,000 samples, 3 s runs")
@@ -528,6 +568,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.samples, args.duration = 10_000, 3
     args.connection_list = [int(c) for c in args.connections.split(",") if c.strip()]
     args.keys = [k.strip() for k in args.only.split(",") if k.strip()]
+    if args.workers < 0:
+        parser.error("--workers must be 0 (waitress) or more")
     if any(c < 1 for c in args.connection_list) or args.duration < 1 or args.samples < 1:
         parser.error("--samples, --duration and --connections must be positive")
     runs = (len(args.keys) or 11) * len(args.connection_list)
@@ -573,8 +615,13 @@ def main(argv: list[str] | None = None) -> int:
             chosen = [p for p in all_plans if not args.keys or p.key in args.keys]
             if unknown := set(args.keys) - {p.key for p in all_plans}:
                 raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
-            print(f"bench-samples: starting aqualab serve --threads {args.threads} ...", flush=True)
-            server = base.start_server(workdir, pg, jwt_secret, args.threads, admin_password)
+            how = f"--workers {args.workers}" if args.workers else f"--threads {args.threads}"
+            print(f"bench-samples: starting aqualab serve {how} ...", flush=True)
+            with serve_with_workers(args.workers):
+                server = base.start_server(workdir, pg, jwt_secret, args.threads, admin_password)
+            if args.workers:
+                found = len(child_pids(server.process.pid))
+                print(f"bench-samples: gunicorn master {server.process.pid}, {found} workers")
             token = technician_token(server, admin_password, values["lab_id"])
             for plan in chosen:
                 check_paths(server, token, plan)
@@ -634,8 +681,12 @@ def main(argv: list[str] | None = None) -> int:
         results=results,
         explained=explained,
         settings={
-            "waitress threads": str(args.threads),
-            "DB pool": str(args.threads + 2),
+            **(
+                {"gunicorn": f"{args.workers} sync worker processes, 1 request at a time each"}
+                if args.workers
+                else {"waitress threads": str(args.threads)}
+            ),
+            "DB pool": "3 per worker" if args.workers else str(args.threads + 2),
             "wrk": f"-t2, {args.duration} s per run, --timeout {args.timeout}s",
             "token": "a technician of the seeded lab",
             "LOG_LEVEL": "WARNING",
