@@ -472,11 +472,11 @@ class Sync:
                 entity.finish(batch)
             results = self._duplicates(uow, lab_id, duplicates) + results
             rejected = [r for r in results if r.status is Outcome.REJECTED]
-            if todo:
-                device.last_mutation_id = todo[-1].mutation_id
             device.last_sync_at = now
-            device.status = DeviceStatus.PARTIAL if rejected else DeviceStatus.OK
-            device.last_error = _rejections(rejected) if rejected else None
+            if todo:  # a pure re-send keeps the status of the batch it repeats
+                device.last_mutation_id = todo[-1].mutation_id
+                device.status = DeviceStatus.PARTIAL if rejected else DeviceStatus.OK
+                device.last_error = _rejections(rejected) if rejected else None
             uow.commit()
             # Versions are final once committed: read them after the finish hooks ran.
             results = [_final_version(batch, r) for r in results]
