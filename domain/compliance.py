@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -92,10 +92,15 @@ class Evaluation:
     outcome: ComplianceStatus
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["basis"] = self.basis.value
-        data["outcome"] = self.outcome.value
-        return data
+        # By hand, not dataclasses.asdict (a deep copy): every judged result stores these.
+        return {
+            "standard": self.standard,
+            "min": self.min,
+            "max": self.max,
+            "recommended_max": self.recommended_max,
+            "basis": self.basis.value,
+            "outcome": self.outcome.value,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Evaluation:
