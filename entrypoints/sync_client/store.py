@@ -96,6 +96,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     changed_fields TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_record ON outbox (entity, record_id);
+CREATE INDEX IF NOT EXISTS outbox_base ON outbox (base_mutation_id)
+    WHERE base_mutation_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS conflicts (
     conflict_id TEXT PRIMARY KEY,
     entity TEXT NOT NULL,
