@@ -370,6 +370,7 @@ def explain_all(pg: base.EmbeddedPostgres, lab_id: Any, list_plans: list[Plan]) 
     import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
+    from adapters.sqlalchemy import lab_data
     from adapters.sqlalchemy.engine import make_engine
     from adapters.sqlalchemy.lab_data import SqlAlchemySampleRepository
     from adapters.sqlalchemy.orm import start_mappers
@@ -408,6 +409,10 @@ def explain_all(pg: base.EmbeddedPostgres, lab_id: Any, list_plans: list[Plan]) 
             if not statement.startswith("EXPLAIN"):  # the estimate of a capped count
                 sent.append((statement, parameters))
 
+        # A process remembers the broad filter shapes and then skips their count (ADR
+        # 0008); forget them so each list shows its count and its page, as a shape's
+        # first request in a server process sends them.
+        lab_data._broad_shapes.clear()
         sa.event.listen(engine, "before_cursor_execute", record)
         try:
             with Session(engine) as session:
