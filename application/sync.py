@@ -730,7 +730,7 @@ class Sync:
                 for item in items[:limit]:
                     entity = deps.entities[item.entity]
                     record = item.record
-                    deleted = record.is_deleted
+                    deleted = record.deleted_at is not None
                     changes.append(
                         ChangeView(
                             entity.name,

@@ -109,18 +109,22 @@ class SampleSync(SyncEntity):
         tombstone_sample(batch.uow, batch.audit, record, batch.now, stamp)
 
     def wire(self, record: Sample) -> dict[str, Any]:
-        """`SampleView` without results, JSON-ready (built by hand: pulls send thousands)."""
+        """`SampleView` without results, JSON-ready (built by hand: pulls send thousands).
+
+        Enum members go as they are: they are `str`s, serialized as their value, and
+        `Enum.value` is a slow property.
+        """
         return {
             "id": str(record.id),
             "lab_id": str(record.lab_id),
-            "type": record.type.value,
+            "type": record.type,
             "location": record.location,
             "latitude": record.latitude,
             "longitude": record.longitude,
             "collection_date": _ts(record.collection_date),
             "collector_name": record.collector_name,
-            "status": record.status.value,
-            "compliance_status": record.compliance_status.value,
+            "status": record.status,
+            "compliance_status": record.compliance_status,
             "notes": record.notes,
             "version": record.version,
             "created_at": _ts(record.created_at),
@@ -244,13 +248,13 @@ class ResultSync(SyncEntity):
             "sample_id": str(record.sample_id),
             "parameter": record.parameter,
             "value": record.value,
-            "qualifier": record.qualifier.value,
+            "qualifier": record.qualifier,
             "detection_limit": record.detection_limit,
             "unit": record.unit,
             "test_date": _ts(record.test_date),
             "technician_name": record.technician_name,
             "test_method": record.test_method,
-            "compliance_status": record.compliance_status.value,
+            "compliance_status": record.compliance_status,
             "evaluations": record.evaluations,
             "notes": record.notes,
             "version": record.version,

@@ -399,7 +399,9 @@ class SyncConflictRepository(abc.ABC):
 class FeedItem:
     entity: str
     position: FeedPosition
-    record: Any  # the entity's domain object, tombstones included
+    # The record, tombstones included: the entity's domain object, or a read-only row
+    # with the same attributes (what the engine reads to send it).
+    record: Any
 
 
 class ChangeFeed(abc.ABC):

@@ -10,11 +10,11 @@ later, never skipped.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import sqlalchemy as sa
 
 from adapters.sqlalchemy import tables
+from adapters.sqlalchemy.repositories import audit_entry
 from domain.audit import GENESIS_HASH, AuditEntry, AuditSeal, ChainReport, seal, verify_chain
 from domain.ports import AuditChain
 
@@ -22,23 +22,6 @@ SEAL_LOCK_KEY = 0x4151_5541_4C41_4201  # "AQUALAB" + 1, an arbitrary constant ad
 BATCH = 2000
 
 _ENTRY_COLUMNS = [c for c in tables.audit_log.c]
-
-
-def _entry(row: Any) -> AuditEntry:
-    return AuditEntry(
-        id=row.id,
-        occurred_at=row.occurred_at,
-        user_id=row.user_id,
-        entity_type=row.entity_type,
-        entity_id=row.entity_id,
-        action=row.action,
-        old_values=row.old_values,
-        new_values=row.new_values,
-        reason=row.reason,
-        request_id=row.request_id,
-        device_id=row.device_id,
-        lab_id=row.lab_id,
-    )
 
 
 class SqlAlchemyAuditChain(AuditChain):
@@ -71,7 +54,7 @@ class SqlAlchemyAuditChain(AuditChain):
                 sa.select(chain.c.seq, chain.c.hash).order_by(chain.c.seq.desc()).limit(1)
             ).first()
             seals = seal(
-                [_entry(r) for r in ready],
+                [audit_entry(r) for r in ready],
                 last_seq=last.seq if last else 0,
                 last_hash=last.hash if last else GENESIS_HASH,
             )
@@ -104,7 +87,7 @@ class SqlAlchemyAuditChain(AuditChain):
                     link = AuditSeal(
                         seq=row.seq, entry_id=row.entry_id, prev_hash=row.prev_hash, hash=row.hash
                     )
-                    yield link, (_entry(row) if row.id is not None else None)
+                    yield link, (audit_entry(row) if row.id is not None else None)
 
             return verify_chain(links(), pending=pending)
 

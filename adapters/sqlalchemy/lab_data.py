@@ -208,9 +208,12 @@ class SqlAlchemySampleRepository(SampleRepository):
     def _estimate(self, matching: sa.Select[Any]) -> int:
         """The planner's row estimate: instant, and close for the broad queries that need it."""
         compiled = matching.compile(dialect=self._s.get_bind().dialect)
+        params: Any = compiled.params
+        if compiled.positiontup is not None:  # the engine binds positionally ($1, $2 …)
+            params = tuple(params[name] for name in compiled.positiontup)
         plan = (
             self._s.connection()
-            .exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params)
+            .exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), params)
             .scalar_one()
         )
         return int(plan[0]["Plan"]["Plan Rows"])

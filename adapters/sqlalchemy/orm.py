@@ -7,7 +7,6 @@ import threading
 from sqlalchemy.orm import registry
 
 from adapters.sqlalchemy import tables
-from domain.audit import AuditEntry
 from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
 from domain.model import AuthSession, Lab, PasswordResetToken, RefreshToken, User
 from domain.sync import SyncConflict, SyncDevice
@@ -28,7 +27,6 @@ def start_mappers() -> None:
         mapper_registry.map_imperatively(AuthSession, tables.auth_sessions)
         mapper_registry.map_imperatively(RefreshToken, tables.refresh_tokens)
         mapper_registry.map_imperatively(PasswordResetToken, tables.password_reset_tokens)
-        mapper_registry.map_imperatively(AuditEntry, tables.audit_log)
         mapper_registry.map_imperatively(Parameter, tables.parameters)
         mapper_registry.map_imperatively(Standard, tables.standards)
         mapper_registry.map_imperatively(StandardLimit, tables.standard_limits)

@@ -238,11 +238,44 @@ class SqlAlchemyPasswordResetTokenRepository(PasswordResetTokenRepository):
 
 
 class SqlAlchemyAuditTrail(AuditTrail):
+    """Entries are plain rows, not ORM objects: buffered, then inserted in one statement
+    when the unit of work commits (or before a read of the trail in the same one).
+
+    A sync batch writes an entry per mutation; tracking each as an ORM object cost more
+    than the change it describes.
+    """
+
     def __init__(self, session: Session):
         self._s = session
+        self._pending: list[AuditEntry] = []
 
     def append(self, entry: AuditEntry) -> None:
-        self._s.add(entry)
+        self._pending.append(entry)
+
+    def write_pending(self) -> None:
+        if not self._pending:
+            return
+        rows = [
+            {
+                "occurred_at": e.occurred_at,
+                "user_id": e.user_id,
+                "entity_type": e.entity_type,
+                "entity_id": e.entity_id,
+                "action": e.action,
+                "old_values": e.old_values,
+                "new_values": e.new_values,
+                "reason": e.reason,
+                "request_id": e.request_id,
+                "device_id": e.device_id,
+                "lab_id": e.lab_id,
+            }
+            for e in self._pending
+        ]
+        self._pending = []
+        self._s.execute(sa.insert(tables.audit_log), rows)
+
+    def discard_pending(self) -> None:
+        self._pending = []
 
     def list(self, query: AuditQuery) -> Page[AuditEntry]:
         c = tables.audit_log.c
@@ -259,14 +292,32 @@ class SqlAlchemyAuditTrail(AuditTrail):
             conditions.append(c.entity_id == query.entity_id)
         if query.action is not None:
             conditions.append(c.action == query.action)
+        self.write_pending()
         total = self._s.scalar(
             sa.select(sa.func.count()).select_from(tables.audit_log).where(*conditions)
         )
-        rows = self._s.scalars(
-            sa.select(AuditEntry)
+        rows = self._s.execute(
+            sa.select(tables.audit_log)
             .where(*conditions)
             .order_by(c.id.desc())
             .limit(query.page.limit)
             .offset(query.page.offset)
         ).all()
-        return Page(items=list(rows), total=total or 0, request=query.page)
+        return Page(items=[audit_entry(r) for r in rows], total=total or 0, request=query.page)
+
+
+def audit_entry(row: Any) -> AuditEntry:
+    return AuditEntry(
+        id=row.id,
+        occurred_at=row.occurred_at,
+        user_id=row.user_id,
+        entity_type=row.entity_type,
+        entity_id=row.entity_id,
+        action=row.action,
+        old_values=row.old_values,
+        new_values=row.new_values,
+        reason=row.reason,
+        request_id=row.request_id,
+        device_id=row.device_id,
+        lab_id=row.lab_id,
+    )

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy import tables
 from domain.errors import Conflict
-from domain.lab_data import Sample, TestResult
 from domain.paging import Page
 from domain.ports import (
     ChangeFeed,
@@ -23,10 +22,10 @@ from domain.ports import (
 )
 from domain.sync import FeedPosition, SyncConflict, SyncDevice
 
-# entity name → (mapped class, table); a new syncable entity adds its line here.
-FEED_SOURCES: dict[str, tuple[type, sa.Table]] = {
-    "sample": (Sample, tables.samples),
-    "result": (TestResult, tables.test_results),
+# entity name → its table; a new syncable entity adds its line here.
+FEED_SOURCES: dict[str, sa.Table] = {
+    "sample": tables.samples,
+    "result": tables.test_results,
 }
 
 # The oldest transaction still running anywhere: changes of it, or of any younger
@@ -105,10 +104,12 @@ class SqlAlchemyChangeFeed(ChangeFeed):
         horizon = self._s.scalar(OLDEST_RUNNING)
         found: list[FeedItem] = []
         for entity in entities:
-            cls, table = FEED_SOURCES[entity]
+            table = FEED_SOURCES[entity]
             c = table.c
+            # Read-only rows, not ORM objects: a page is up to 1,000 records, and the
+            # engine only reads their attributes to send them.
             rows = self._s.execute(
-                sa.select(cls, c.sync_txid, c.sync_seq)
+                sa.select(*(col for col in c if col.name != "sync_clock"))
                 .where(
                     c.lab_id == lab_id,
                     sa.tuple_(c.sync_txid, c.sync_seq) > sa.tuple_(position.txid, position.seq),
@@ -118,7 +119,7 @@ class SqlAlchemyChangeFeed(ChangeFeed):
                 .limit(limit)
             )
             found.extend(
-                FeedItem(entity, FeedPosition(txid, seq), record) for record, txid, seq in rows
+                FeedItem(entity, FeedPosition(row.sync_txid, row.sync_seq), row) for row in rows
             )
         # Each entity's page is in feed order; merged, the first `limit` are exactly the
         # next `limit` changes of the lab.

@@ -51,6 +51,8 @@ def make_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
 
 
 class SqlAlchemyUnitOfWork(UnitOfWork):
+    audit: SqlAlchemyAuditTrail
+
     def __init__(self, session_factory: sessionmaker[Session]):
         self._session_factory = session_factory
 
@@ -73,6 +75,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
     def commit(self) -> None:
         try:
+            self.audit.write_pending()
             self.session.commit()
         except sa_exc.IntegrityError as exc:
             self.session.rollback()
@@ -97,6 +100,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         session.close()
 
     def rollback(self) -> None:
+        self.audit.discard_pending()
         self.session.rollback()
 
     def close(self) -> None:

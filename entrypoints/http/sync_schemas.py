@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import Field, WithJsonSchema
+from pydantic import ConfigDict, Field, WithJsonSchema
 
 from domain.sync import (
     DEFAULT_PULL,
@@ -37,7 +37,19 @@ RECORD = {
 }
 
 
+def _document_envelope(schema: dict[str, Any]) -> None:
+    """Document `entity`, `op` and `id` as required (they are; see the module docstring)."""
+    for name in ENVELOPE:
+        schema["properties"][name].pop("default", None)
+    schema["required"] = sorted({*schema.get("required", []), *ENVELOPE})
+
+
+ENVELOPE = ("entity", "op", "id")
+
+
 class MutationIn(Input):
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_document_envelope)
+
     mutation_id: int = Field(
         ge=1, description="The device's own counter: 1, 2, 3 … never reused", examples=[41]
     )
