@@ -55,6 +55,9 @@ REFRESH_SAMPLES = "result:samples-to-refresh"
 
 
 def _ts(moment: datetime) -> str:
+    text = moment.isoformat()
+    if text.endswith("+00:00"):  # what the database hands back (its sessions run in UTC)
+        return text[:-6] + "Z"
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import secrets
 import statistics
@@ -395,8 +396,12 @@ def render(
         "|---|---|",
         *[f"| {k} | {v} |" for k, v in machine.items()],
         "",
-        f"Server: `aqualab serve --threads {args.threads}` (one waitress process), "
-        "production settings, rate limits lifted.",
+        (
+            f"Server: `aqualab serve --workers {args.workers}` (gunicorn, sync workers), "
+            if args.workers
+            else f"Server: `aqualab serve --threads {args.threads}` (one waitress process), "
+        )
+        + "production settings, rate limits lifted.",
         "",
         "| Run | Records | Seconds | Records/s | Target | Notes |",
         "|---|---:|---:|---:|---:|---|",
@@ -441,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--workers", type=int, default=0, help="gunicorn worker processes (0: one waitress)"
+    )
     parser.add_argument("--quick", action="store_true", help="10,000 samples, 15 s")
     parser.add_argument("--no-doc", action="store_true")
     args = parser.parse_args(argv)
@@ -460,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
             machine_facts.pop("wrk", None)
             busy = base.machine_busy_fraction()
             machine_facts["CPU busy before start"] = f"{busy:.0%}"
+            os.environ["WORKERS"] = str(args.workers)  # = aqualab serve --workers N
             server = base.start_server(
                 workdir, pg, secrets.token_urlsafe(48), args.threads, admin_password
             )

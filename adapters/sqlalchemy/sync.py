@@ -102,26 +102,39 @@ class SqlAlchemyChangeFeed(ChangeFeed):
         # Read once, before the pages: every transaction below it has finished, so each
         # page's (later) snapshot sees all of their changes, whatever commits meanwhile.
         horizon = self._s.scalar(OLDEST_RUNNING)
-        found: list[FeedItem] = []
+        # First where the next `limit` changes are (small rows, each entity in feed order),
+        # then the records of just those: the other entities' surplus is never loaded.
+        spots: list[tuple[FeedPosition, str, UUID]] = []
         for entity in entities:
-            table = FEED_SOURCES[entity]
-            c = table.c
-            # Read-only rows, not ORM objects: a page is up to 1,000 records, and the
-            # engine only reads their attributes to send them.
-            rows = self._s.execute(
-                sa.select(*(col for col in c if col.name != "sync_clock"))
-                .where(
-                    c.lab_id == lab_id,
-                    sa.tuple_(c.sync_txid, c.sync_seq) > sa.tuple_(position.txid, position.seq),
-                    c.sync_txid < horizon,
+            c = FEED_SOURCES[entity].c
+            spots += (
+                (FeedPosition(txid, seq), entity, record_id)
+                for record_id, txid, seq in self._s.execute(
+                    sa.select(c.id, c.sync_txid, c.sync_seq)
+                    .where(
+                        c.lab_id == lab_id,
+                        sa.tuple_(c.sync_txid, c.sync_seq) > sa.tuple_(position.txid, position.seq),
+                        c.sync_txid < horizon,
+                    )
+                    .order_by(c.sync_txid, c.sync_seq)
+                    .limit(limit)
                 )
-                .order_by(c.sync_txid, c.sync_seq)
-                .limit(limit)
             )
-            found.extend(
-                FeedItem(entity, FeedPosition(row.sync_txid, row.sync_seq), row) for row in rows
-            )
-        # Each entity's page is in feed order; merged, the first `limit` are exactly the
-        # next `limit` changes of the lab.
-        found.sort(key=lambda item: item.position)
-        return found[:limit]
+        spots.sort(key=lambda spot: spot[0])
+        spots = spots[:limit]
+        records: dict[tuple[str, UUID], Any] = {}
+        for entity in entities:
+            ids = [record_id for _, name, record_id in spots if name == entity]
+            if ids:
+                table = FEED_SOURCES[entity]
+                # Read-only rows, not ORM objects: the engine only reads their attributes.
+                # A record changed since the first query comes in its newer state; it is
+                # served again at its new position, which is harmless.
+                query = sa.select(*(col for col in table.c if col.name != "sync_clock"))
+                for row in self._s.execute(query.where(table.c.id.in_(ids))):
+                    records[(entity, row.id)] = row
+        return [
+            FeedItem(entity, at, records[(entity, rid)])
+            for at, entity, rid in spots
+            if (entity, rid) in records  # (unless purged in between: gone for good)
+        ]
