@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -237,6 +238,16 @@ class SqlAlchemyPasswordResetTokenRepository(PasswordResetTokenRepository):
         )
 
 
+AUDIT_COPY = (
+    "COPY audit_log (occurred_at, user_id, entity_type, entity_id, action, old_values, "
+    "new_values, reason, request_id, device_id, lab_id) FROM STDIN"
+)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 class SqlAlchemyAuditTrail(AuditTrail):
     """Entries are plain rows, not ORM objects: buffered, then inserted in one statement
     when the unit of work commits (or before a read of the trail in the same one).
@@ -253,26 +264,29 @@ class SqlAlchemyAuditTrail(AuditTrail):
         self._pending.append(entry)
 
     def write_pending(self) -> None:
+        """COPY the buffered entries into audit_log, inside the session's transaction."""
         if not self._pending:
             return
-        rows = [
-            {
-                "occurred_at": e.occurred_at,
-                "user_id": e.user_id,
-                "entity_type": e.entity_type,
-                "entity_id": e.entity_id,
-                "action": e.action,
-                "old_values": e.old_values,
-                "new_values": e.new_values,
-                "reason": e.reason,
-                "request_id": e.request_id,
-                "device_id": e.device_id,
-                "lab_id": e.lab_id,
-            }
-            for e in self._pending
-        ]
-        self._pending = []
-        self._s.execute(sa.insert(tables.audit_log), rows)
+        pending, self._pending = self._pending, []
+        driver = self._s.connection().connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor, cursor.copy(AUDIT_COPY) as copy:
+            for e in pending:
+                copy.write_row(
+                    (
+                        e.occurred_at,
+                        e.user_id,
+                        e.entity_type.value,
+                        e.entity_id,
+                        e.action.value,
+                        None if e.old_values is None else _json(e.old_values),
+                        None if e.new_values is None else _json(e.new_values),
+                        e.reason,
+                        e.request_id,
+                        e.device_id,
+                        e.lab_id,
+                    )
+                )
 
     def discard_pending(self) -> None:
         self._pending = []
