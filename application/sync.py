@@ -167,13 +167,19 @@ class ConflictSummary:
     client_data: dict[str, Any]
 
 
+class RawJson(str):
+    """A record already serialized as JSON (by the storage): transports embed it as is."""
+
+
 @dataclass(frozen=True)
 class ChangeView:
+    """One pulled record; `data` is a dict, or JSON text when the storage built it."""
+
     entity: str
     op: MutationOp
     id: UUID
     version: int
-    data: dict[str, Any] | None
+    data: dict[str, Any] | RawJson | None
 
 
 @dataclass(frozen=True)
@@ -731,13 +737,20 @@ class Sync:
                     entity = deps.entities[item.entity]
                     record = item.record
                     deleted = record.deleted_at is not None
+                    data: dict[str, Any] | RawJson | None = None
+                    if not deleted:
+                        data = (
+                            entity.wire(record)
+                            if item.data_json is None
+                            else RawJson(item.data_json)
+                        )
                     changes.append(
                         ChangeView(
                             entity.name,
                             MutationOp.DELETE if deleted else MutationOp.UPSERT,
                             record.id,
                             record.version,
-                            None if deleted else entity.wire(record),
+                            data,
                         )
                     )
                     position = item.position

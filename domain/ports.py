@@ -400,8 +400,11 @@ class FeedItem:
     entity: str
     position: FeedPosition
     # The record, tombstones included: the entity's domain object, or a read-only row
-    # with the same attributes (what the engine reads to send it).
+    # with at least `id`, `version` and `deleted_at`.
     record: Any
+    # The live record exactly as the entity would send it, already serialized as JSON by
+    # the storage (None: the engine asks the entity to build it from `record`).
+    data_json: str | None = None
 
 
 class ChangeFeed(abc.ABC):

@@ -22,10 +22,43 @@ from domain.ports import (
 )
 from domain.sync import FeedPosition, SyncConflict, SyncDevice
 
-# entity name → its table; a new syncable entity adds its line here.
-FEED_SOURCES: dict[str, sa.Table] = {
-    "sample": tables.samples,
-    "result": tables.test_results,
+
+def _iso(column: Any) -> Any:
+    """A timestamp as the API writes it (Python's isoformat in UTC, `Z`): micro-seconds
+    only when there are any."""
+    utc = sa.func.timezone("UTC", column)
+    fraction = sa.case(
+        (sa.extract("microseconds", column) % 1_000_000 != 0, sa.func.to_char(utc, ".US")),
+        else_="",
+    )
+    return sa.func.concat(sa.func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS'), fraction, "Z")
+
+
+def _wire(table: sa.Table, fields: Sequence[str], timestamps: Sequence[str]) -> Any:
+    """The record as JSON text built by PostgreSQL, in the shape of the entity's `wire()`
+    (pinned field by field by tests/integration/test_sync_feed.py)."""
+    c = table.c
+    pairs: list[Any] = []
+    for name in fields:
+        pairs += [sa.literal(name), _iso(c[name]) if name in timestamps else c[name]]
+    return sa.case(
+        (c.deleted_at.is_(None), sa.cast(sa.func.json_build_object(*pairs), sa.Text)),
+        else_=None,
+    ).label("data_json")
+
+
+_STAMPS = ("collection_date", "test_date", "created_at", "updated_at")
+_SAMPLE = ("id", "lab_id", "type", "location", "latitude", "longitude", "collection_date",
+           "collector_name", "status", "compliance_status", "notes", "version", "created_at",
+           "created_by", "updated_at", "updated_by")  # fmt: skip
+_RESULT = ("id", "sample_id", "parameter", "value", "qualifier", "detection_limit", "unit",
+           "test_date", "technician_name", "test_method", "compliance_status", "evaluations",
+           "notes", "version", "created_at", "created_by", "updated_at", "updated_by")  # fmt: skip
+
+# entity name → its table and its wire JSON; a new syncable entity adds its line here.
+FEED_SOURCES: dict[str, tuple[sa.Table, Any]] = {
+    "sample": (tables.samples, _wire(tables.samples, _SAMPLE, _STAMPS)),
+    "result": (tables.test_results, _wire(tables.test_results, _RESULT, _STAMPS)),
 }
 
 # The oldest transaction still running anywhere: changes of it, or of any younger
@@ -106,7 +139,7 @@ class SqlAlchemyChangeFeed(ChangeFeed):
         # then the records of just those: the other entities' surplus is never loaded.
         spots: list[tuple[FeedPosition, str, UUID]] = []
         for entity in entities:
-            c = FEED_SOURCES[entity].c
+            c = FEED_SOURCES[entity][0].c
             spots += (
                 (FeedPosition(txid, seq), entity, record_id)
                 for record_id, txid, seq in self._s.execute(
@@ -126,15 +159,17 @@ class SqlAlchemyChangeFeed(ChangeFeed):
         for entity in entities:
             ids = [record_id for _, name, record_id in spots if name == entity]
             if ids:
-                table = FEED_SOURCES[entity]
-                # Read-only rows, not ORM objects: the engine only reads their attributes.
-                # A record changed since the first query comes in its newer state; it is
+                table, wire = FEED_SOURCES[entity]
+                c = table.c
+                # The records as PostgreSQL serializes them: a pull sends up to 1,000, and
+                # building each in Python cost more than everything else in a pull. A
+                # record changed since the first query comes in its newer state; it is
                 # served again at its new position, which is harmless.
-                query = sa.select(*(col for col in table.c if col.name != "sync_clock"))
-                for row in self._s.execute(query.where(table.c.id.in_(ids))):
+                query = sa.select(c.id, c.version, c.deleted_at, wire).where(c.id.in_(ids))
+                for row in self._s.execute(query):
                     records[(entity, row.id)] = row
         return [
-            FeedItem(entity, at, records[(entity, rid)])
+            FeedItem(entity, at, records[(entity, rid)], records[(entity, rid)].data_json)
             for at, entity, rid in spots
             if (entity, rid) in records  # (unless purged in between: gone for good)
         ]

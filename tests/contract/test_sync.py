@@ -18,7 +18,14 @@ from uuid import UUID, uuid4
 import pytest
 
 from application.context import Caller, Principal, RequestMeta
-from application.sync import Cursor, Mutation, ResolveConflictCommand, SyncCommand, SyncResult
+from application.sync import (
+    Cursor,
+    Mutation,
+    RawJson,
+    ResolveConflictCommand,
+    SyncCommand,
+    SyncResult,
+)
 from domain.audit import AuditAction, AuditEntityType
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.model import Lab, User
@@ -69,7 +76,7 @@ class Device:
         if result.reset_required:
             self.state.clear()
         for change in result.changes:
-            self.state[(change.entity, str(change.id))] = change.data
+            self.state[(change.entity, str(change.id))] = as_dict(change.data)
         return result
 
     def pull_all(self) -> dict[tuple[str, str], dict[str, Any] | None]:
@@ -77,6 +84,11 @@ class Device:
         while self.sync(pull_limit=7).has_more:
             pass
         return self.state
+
+
+def as_dict(data: Any) -> dict[str, Any] | None:
+    """A pulled record as a dict (the SQL storage hands it over as JSON text)."""
+    return json.loads(data) if isinstance(data, RawJson) else data
 
 
 def sample_data(**overrides: Any) -> dict[str, Any]:
