@@ -56,6 +56,8 @@ from domain.sync import (
 )
 
 DEVICE_ID_MAX = 200
+# A pull-only sync refreshes the device's `last_sync_at` at most this often.
+PULL_STAMP_PRECISION = timedelta(minutes=1)
 DEFAULT_TOMBSTONE_RETENTION = timedelta(days=90)
 
 
@@ -447,12 +449,20 @@ class Sync:
         principal = caller.principal
         with deps.uow() as uow:
             now = deps.clock.now()
-            device = uow.sync_devices.get(cmd.device_id, lock=True)
+            device = uow.sync_devices.get(cmd.device_id, lock=bool(cmd.mutations))
             if device is None:
                 device = SyncDevice(cmd.device_id, principal.user_id, lab_id, created_at=now)
                 uow.sync_devices.add(device)
             elif device.user_id != principal.user_id:
                 raise Forbidden("This device id belongs to another user")
+            elif (
+                not cmd.mutations
+                and device.lab_id == lab_id
+                and device.last_sync_at is not None
+                and device.last_sync_at > now - PULL_STAMP_PRECISION
+            ):
+                # Pulling page after page: no write (and no commit to flush) per page.
+                return device.last_mutation_id, [], []
             device.lab_id = lab_id
             duplicates, todo = _split(cmd.mutations, device.last_mutation_id)
             batch = Batch(

@@ -135,26 +135,30 @@ class SqlAlchemyChangeFeed(ChangeFeed):
         # Read once, before the pages: every transaction below it has finished, so each
         # page's (later) snapshot sees all of their changes, whatever commits meanwhile.
         horizon = self._s.scalar(OLDEST_RUNNING)
-        # First where the next `limit` changes are (small rows, each entity in feed order),
-        # then the records of just those: the other entities' surplus is never loaded.
-        spots: list[tuple[FeedPosition, str, UUID]] = []
+        # First where the next `limit` changes are (small rows: one query, each entity's
+        # index read in feed order and merged), then the records of just those.
+        pages = []
         for entity in entities:
             c = FEED_SOURCES[entity][0].c
-            spots += (
-                (FeedPosition(txid, seq), entity, record_id)
-                for record_id, txid, seq in self._s.execute(
-                    sa.select(c.id, c.sync_txid, c.sync_seq)
-                    .where(
-                        c.lab_id == lab_id,
-                        sa.tuple_(c.sync_txid, c.sync_seq) > sa.tuple_(position.txid, position.seq),
-                        c.sync_txid < horizon,
-                    )
-                    .order_by(c.sync_txid, c.sync_seq)
-                    .limit(limit)
+            pages.append(
+                sa.select(sa.literal(entity).label("entity"), c.id, c.sync_txid, c.sync_seq)
+                .where(
+                    c.lab_id == lab_id,
+                    sa.tuple_(c.sync_txid, c.sync_seq) > sa.tuple_(position.txid, position.seq),
+                    c.sync_txid < horizon,
                 )
+                .order_by(c.sync_txid, c.sync_seq)
+                .limit(limit)
+                .subquery()
+                .select()
             )
-        spots.sort(key=lambda spot: spot[0])
-        spots = spots[:limit]
+        merged = sa.union_all(*pages).subquery()
+        spots = [
+            (FeedPosition(txid, seq), entity, record_id)
+            for entity, record_id, txid, seq in self._s.execute(
+                sa.select(merged).order_by(merged.c.sync_txid, merged.c.sync_seq).limit(limit)
+            )
+        ]
         records: dict[tuple[str, UUID], Any] = {}
         for entity in entities:
             ids = [record_id for _, name, record_id in spots if name == entity]

@@ -62,3 +62,32 @@ def test_postgres_builds_the_same_record_json_as_the_entities(sql_container: Con
             assert item.data_json is not None
             from_entity = json.loads(json.dumps(entities[item.entity].wire(stored[item.record.id])))
             assert json.loads(item.data_json) == from_entity
+
+
+def test_a_pull_reads_the_feed_through_its_indexes(sql_container: Container) -> None:
+    """The page query walks each entity's (lab_id, sync_txid, sync_seq) index, never a table."""
+    from sqlalchemy import event
+
+    lab: Lab = LabFactory()
+    with sql_container.uow() as uow:
+        uow.labs.add(lab)
+        uow.commit()
+    engine = sql_container.engine()
+    captured: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "UNION ALL" in statement:
+            captured.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with sql_container.uow() as uow:
+            uow.changes.after(lab.id, ["sample", "result"], ORIGIN, 100)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    [(statement, parameters)] = captured
+    with engine.connect() as conn:
+        plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar_one()
+    text = json.dumps(plan)
+    assert "ix_samples_lab_sync_feed" in text and "ix_test_results_lab_sync_feed" in text
+    assert "Seq Scan" not in text
