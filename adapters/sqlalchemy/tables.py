@@ -408,7 +408,6 @@ test_results = sa.Table(
     sa.Index("ix_test_results_sample", "sample_id", "test_date", "id", postgresql_where=LIVE),
     sa.Index("ix_test_results_lab_sync_feed", "lab_id", "sync_txid", "sync_seq"),
     sa.Index("ix_test_results_parameter", "parameter", postgresql_where=LIVE),
-    sa.Index("ix_test_results_lab_id", "lab_id"),
 )
 
 sync_devices = sa.Table(

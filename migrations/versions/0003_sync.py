@@ -66,6 +66,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_test_results_lab_sync_feed", "test_results", ["lab_id", "sync_txid", "sync_seq"]
     )
+    # The feed index leads with lab_id: the lab-only index is redundant (and tempted the
+    # planner into sorting a lab's results for a pull).
+    op.drop_index("ix_test_results_lab_id", table_name="test_results")
 
     op.create_table(
         "sync_devices",
@@ -130,6 +133,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("sync_conflicts")
     op.drop_table("sync_devices")
+    op.create_index("ix_test_results_lab_id", "test_results", ["lab_id"])
     for table in SYNCED_TABLES:
         op.execute(f"DROP TRIGGER {table}_sync_stamp ON {table}")
         op.drop_index(f"ix_{table}_lab_sync_feed", table_name=table)
