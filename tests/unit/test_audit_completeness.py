@@ -2,7 +2,8 @@
 
 Hypothesis draws random sequences of API calls — create/patch/put/delete samples,
 create/patch/put/delete results, limit edits with and without re-evaluation, parameter
-edits, by admins, technicians, viewers and another lab's technician, with matching,
+edits, sync batches (creates, edits on current or stale versions, deletes), by
+admins, technicians, viewers and another lab's technician, with matching,
 stale or no preconditions, and many invalid requests — and runs them through the
 falcon TestClient on the in-memory storage. After every request the stored records are
 compared with what they were before it:
@@ -11,7 +12,10 @@ compared with what they were before it:
 - a successful one wrote exactly one entry per record that changed (the right entity
   type, id and action: a new record is `create`, a new tombstone `delete`, anything
   else `update`), with the old and new values of exactly the fields that changed, and
-  the caller, reason and request id of that request — and nothing else.
+  the caller, reason and request id of that request — and nothing else;
+- a sync batch may change a record more than once: its entries, replayed over the
+  record as it was, give the record as it is, each carries the device id, and every
+  conflict entry names a stored conflict record.
 
 At the end, replaying each record's audit entries over its initial state gives its
 current state, `/audit-logs` lists every entry and `/audit-logs/verify` checks the chain.
@@ -32,7 +36,7 @@ from hypothesis import strategies as st
 
 from adapters.memory.store import InMemoryStore
 from adapters.reference_data import NM, WHO, parameter_id
-from domain.audit import AuditAction, AuditEntry
+from domain.audit import AuditAction, AuditEntityType, AuditEntry
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
 
@@ -51,6 +55,7 @@ KINDS = (
     "delete_result",
     *["put_limit"] * 2,
     "put_parameter",
+    *["sync"] * 2,
 )
 ACTORS = ("tech", "tech", "tech", "tech", "admin", "admin", "viewer", "other")
 PRECONDITIONS = (None, None, "if_match", "stale_if_match", "version", "stale_version")
@@ -123,6 +128,7 @@ class Harness:
     samples: list[str] = field(default_factory=list)
     results: list[str] = field(default_factory=list)
     counter: int = 0
+    next_mutation: dict[str, int] = field(default_factory=dict)  # per device
 
     def request(
         self, method: str, path: str, actor: str, reason: str | None, **kwargs: Any
@@ -220,6 +226,7 @@ def restorer(harness: Harness) -> Callable[[], None]:
             store.audit[:] = audit
             store.seals[:] = seals
         harness.samples, harness.results = list(samples), list(results)
+        harness.next_mutation = {}
 
     return restore
 
@@ -425,6 +432,8 @@ def run_operation(harness: Harness, op: dict[str, Any]) -> tuple[falcon.testing.
         if kind == "patch_result":
             return send("PATCH", path, RESULT_PATCHES[variant % len(RESULT_PATCHES)], version)
         return send("PUT", path, result_body(variant), version)
+    if kind == "sync":
+        return sync_batch(harness, actor, reason, index, variant)
     if kind == "put_limit":
         standard, parameter, body = LIMITS[variant % len(LIMITS)]
         body = {**body, "reevaluate": bool(index % 2), "source": f"edit {variant}"}
@@ -461,7 +470,7 @@ def test_every_change_is_audited_and_nothing_else(make_settings) -> None:  # typ
     restore = restorer(harness)
 
     @settings(
-        max_examples=30,
+        max_examples=40,
         deadline=None,
         derandomize=True,
         database=None,
@@ -476,9 +485,8 @@ def test_every_change_is_audited_and_nothing_else(make_settings) -> None:  # typ
             before, audit_before = capture(harness.store), len(harness.store.audit)
             response, request_id = run_operation(harness, op)
             actor = effective_actor(op)
-            ok = check_request(
-                harness, response, request_id, actor, op["reason"], before, audit_before
-            )
+            check = check_sync if op["kind"] == "sync" else check_request
+            ok = check(harness, response, request_id, actor, op["reason"], before, audit_before)
             outcomes[(op["kind"], ok)] += 1
         check_final_state(harness, initial, audit_start)
 
@@ -492,12 +500,104 @@ def test_every_change_is_audited_and_nothing_else(make_settings) -> None:  # typ
         assert outcomes[(kind, False)] > 0, (kind, outcomes)
 
 
+def sync_batch(
+    harness: Harness, actor: str, reason: str | None, index: int, variant: int
+) -> tuple[falcon.testing.Result, str]:
+    """One device's batch of 1-4 mutations: creates, edits on the current or a stale
+    version (conflicts), deletes — of its own lab's records or, now and then, not."""
+    device = f"device-{actor}"
+    first = harness.next_mutation.get(device, 1)
+    mutations: list[dict[str, Any]] = []
+    for n in range(1 + variant % 4):
+        pick_at = index + 7 * n
+        shape = (variant // 4 + n) % 6
+        mutation: dict[str, Any] = {"mutation_id": first + n, "op": "upsert"}
+        if shape == 0:
+            sample_id = str(uuid.uuid4())
+            mutation |= {"entity": "sample", "id": sample_id, "data": sample_body(variant + n)}
+        elif shape == 1:
+            result_id = str(uuid.uuid4())
+            data = {**result_body(variant + n), "sample_id": pick(harness.samples, pick_at)}
+            mutation |= {"entity": "result", "id": result_id, "data": data}
+        elif shape in (2, 3):  # an edit on the current version, or on a stale one
+            sample_id = pick(harness.samples, pick_at)
+            version = current_version(harness.store, "samples", uuid.UUID(sample_id))
+            mutation |= {
+                "entity": "sample",
+                "id": sample_id,
+                "base_version": version if shape == 2 else max(1, version - 1),
+                "data": SAMPLE_PATCHES[(variant + n) % len(SAMPLE_PATCHES)],
+                "modified_at": ("2020-01-01T00:00:00Z", None)[n % 2],
+            }
+        elif shape == 4:
+            result_id = pick(harness.results, pick_at)
+            version = current_version(harness.store, "results", uuid.UUID(result_id))
+            mutation |= {"entity": "result", "id": result_id, "base_version": version,
+                         "data": RESULT_PATCHES[(variant + n) % len(RESULT_PATCHES)]}  # fmt: skip
+        else:
+            entity = ("sample", "result")[n % 2]
+            target = pick(harness.samples if entity == "sample" else harness.results, pick_at)
+            table = "samples" if entity == "sample" else "results"
+            version = current_version(harness.store, table, uuid.UUID(target))
+            mutation |= {"entity": entity, "op": "delete", "id": target, "base_version": version}
+        mutations.append(mutation)
+    response, request_id = harness.request(
+        "POST", "/sync", actor, reason, json={"device_id": device, "mutations": mutations}
+    )
+    if response.status_code == 200:
+        harness.next_mutation[device] = response.json["last_mutation_id"] + 1
+        for outcome in response.json["results"]:  # new ids become targets once applied
+            new = outcome["status"] == "applied" and outcome["version"] == 1
+            if new and outcome["entity"] == "sample":
+                harness.samples.append(outcome["id"])
+            elif new and outcome["entity"] == "result":
+                harness.results.append(outcome["id"])
+    return response, request_id
+
+
+def check_sync(
+    harness: Harness,
+    response: falcon.testing.Result,
+    request_id: str,
+    actor: str,
+    reason: str | None,
+    before: dict[Key, tuple[dict[str, Any], Any]],
+    audit_before: int,
+) -> bool:
+    """A batch's entries explain exactly what it changed; True if the request succeeded."""
+    assert response.status_code < 500, response.text
+    after = capture(harness.store)
+    entries: list[AuditEntry] = harness.store.audit[audit_before:]
+    changed = {key for key in after if before.get(key) != after[key]}
+    if response.status_code >= 400:
+        assert not changed and not entries, (response.status_code, response.text)
+        return False
+    by_record: dict[Key, list[AuditEntry]] = {}
+    for entry in entries:
+        assert entry.user_id is not None and str(entry.user_id) == harness.user_ids[actor]
+        assert (entry.request_id, entry.reason) == (request_id, reason)
+        assert entry.device_id == f"device-{actor}", entry
+        if entry.entity_type is AuditEntityType.CONFLICT:
+            assert uuid.UUID(entry.entity_id) in harness.store.tables["sync_conflicts"]
+            continue
+        by_record.setdefault((entry.entity_type.value, entry.entity_id), []).append(entry)
+    assert set(by_record) == changed, set(by_record) ^ changed
+    for key, record_entries in by_record.items():
+        start = before[key][0] if key in before else None
+        assert replay(start, record_entries) == after[key][0], key
+    return True
+
+
 def check_final_state(
     harness: Harness, initial: dict[Key, tuple[dict[str, Any], Any]], audit_start: int
 ) -> None:
     final = capture(harness.store)
     by_record: dict[Key, list[AuditEntry]] = {}
+    conflicts = harness.store.tables["sync_conflicts"]
     for entry in harness.store.audit[audit_start:]:
+        if entry.entity_type is AuditEntityType.CONFLICT:
+            assert uuid.UUID(entry.entity_id) in conflicts, entry
+            continue
         by_record.setdefault((entry.entity_type.value, entry.entity_id), []).append(entry)
     assert set(by_record) <= set(final)
     for key, (snapshot, _) in final.items():
