@@ -135,13 +135,25 @@ class SqlAlchemyChangeFeed(ChangeFeed):
         # Read once, before the pages: every transaction below it has finished, so each
         # page's (later) snapshot sees all of their changes, whatever commits meanwhile.
         horizon = self._s.scalar(OLDEST_RUNNING)
-        # First where the next `limit` changes are (small rows: one query, each entity's
-        # index read in feed order and merged), then the records of just those.
+        # One query: each entity's feed index read in order from the cursor, merged, cut at
+        # `limit`. The merge pulls rows from each branch on demand, so PostgreSQL builds
+        # the JSON of (about) `limit` records, not of every branch's whole page. Records
+        # come as PostgreSQL serializes them: building each in Python cost more than
+        # everything else in a pull.
         pages = []
         for entity in entities:
-            c = FEED_SOURCES[entity][0].c
+            table, wire = FEED_SOURCES[entity]
+            c = table.c
             pages.append(
-                sa.select(sa.literal(entity).label("entity"), c.id, c.sync_txid, c.sync_seq)
+                sa.select(
+                    sa.literal(entity).label("entity"),
+                    c.id,
+                    c.version,
+                    c.deleted_at,
+                    c.sync_txid,
+                    c.sync_seq,
+                    wire,
+                )
                 .where(
                     c.lab_id == lab_id,
                     sa.tuple_(c.sync_txid, c.sync_seq) > sa.tuple_(position.txid, position.seq),
@@ -153,27 +165,10 @@ class SqlAlchemyChangeFeed(ChangeFeed):
                 .select()
             )
         merged = sa.union_all(*pages).subquery()
-        spots = [
-            (FeedPosition(txid, seq), entity, record_id)
-            for entity, record_id, txid, seq in self._s.execute(
-                sa.select(merged).order_by(merged.c.sync_txid, merged.c.sync_seq).limit(limit)
-            )
-        ]
-        records: dict[tuple[str, UUID], Any] = {}
-        for entity in entities:
-            ids = [record_id for _, name, record_id in spots if name == entity]
-            if ids:
-                table, wire = FEED_SOURCES[entity]
-                c = table.c
-                # The records as PostgreSQL serializes them: a pull sends up to 1,000, and
-                # building each in Python cost more than everything else in a pull. A
-                # record changed since the first query comes in its newer state; it is
-                # served again at its new position, which is harmless.
-                query = sa.select(c.id, c.version, c.deleted_at, wire).where(c.id.in_(ids))
-                for row in self._s.execute(query):
-                    records[(entity, row.id)] = row
+        rows = self._s.execute(
+            sa.select(merged).order_by(merged.c.sync_txid, merged.c.sync_seq).limit(limit)
+        )
         return [
-            FeedItem(entity, at, records[(entity, rid)], records[(entity, rid)].data_json)
-            for at, entity, rid in spots
-            if (entity, rid) in records  # (unless purged in between: gone for good)
+            FeedItem(row.entity, FeedPosition(row.sync_txid, row.sync_seq), row, row.data_json)
+            for row in rows
         ]
