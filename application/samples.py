@@ -300,10 +300,20 @@ def refresh_sample_status(uow: UnitOfWork, audit: Auditor, sample: Sample, now: 
 
 
 def refresh_sample_statuses(
-    uow: UnitOfWork, audit: Auditor, samples: Sequence[Sample], now: datetime
+    uow: UnitOfWork,
+    audit: Auditor,
+    samples: Sequence[Sample],
+    now: datetime,
+    unsaved: Sequence[TestResult] = (),
 ) -> int:
-    """`refresh_sample_status` for many samples with one query; how many changed."""
+    """`refresh_sample_status` for many samples with one query; how many changed.
+
+    `unsaved`: new results not stored yet (a sync batch writes its new records last).
+    """
     statuses = uow.results.statuses_for_samples([s.id for s in samples])
+    for result in unsaved:
+        if not result.is_deleted and result.sample_id in statuses:
+            statuses[result.sample_id].append(result.compliance_status)
     return sum(_set_status(audit, s, sample_status(statuses[s.id]), now) for s in samples)
 
 

@@ -97,7 +97,7 @@ class SyncEntity(abc.ABC):
 
     @abc.abstractmethod
     def create(self, batch: Batch, record_id: UUID, values: Mapping[str, Any]) -> Any:
-        """Build, add and audit a new record from checked values."""
+        """Build and audit a new record from checked values; hand it to `Batch.create`."""
 
     @abc.abstractmethod
     def write(self, batch: Batch, record: Any, values: Mapping[str, Any]) -> list[str]:
@@ -113,6 +113,10 @@ class SyncEntity(abc.ABC):
 
     def finish(self, batch: Batch) -> None:  # noqa: B027 - optional hook
         """After every mutation of the batch (e.g. recompute derived state once)."""
+
+    @abc.abstractmethod
+    def insert(self, uow: UnitOfWork, records: Sequence[Any]) -> None:
+        """Store the records the batch created (`Batch.create`), as they are at its end."""
 
 
 # --- inputs and outputs ----------------------------------------------------------------
@@ -310,6 +314,12 @@ class Batch:
     reference: ReferenceCache
     records: dict[str, dict[UUID, Any]] = field(default_factory=dict)
     notes: dict[str, set[Any]] = field(default_factory=dict)  # per-entity scratch (finish)
+    # Records the batch creates: written in bulk once every mutation and hook has run.
+    created: dict[str, list[Any]] = field(default_factory=dict)
+
+    def create(self, entity: str, record: Any) -> None:
+        self.created.setdefault(entity, []).append(record)
+        self.remember(entity, record)
 
     def record(self, entity: str, record_id: UUID) -> Any | None:
         return self.records.setdefault(entity, {}).get(record_id)
@@ -486,6 +496,9 @@ class Sync:
                     conflicts.append(outcome[1])
             for entity in deps.entities.values():
                 entity.finish(batch)
+            for name, entity in deps.entities.items():  # in entity order: samples first
+                if batch.created.get(name):
+                    entity.insert(uow, batch.created[name])
             results = self._duplicates(uow, lab_id, duplicates) + results
             rejected = [r for r in results if r.status is Outcome.REJECTED]
             device.last_sync_at = now
@@ -549,7 +562,6 @@ class Sync:
             if record is None:
                 p.entity.check(batch, None, values)
                 record = p.entity.create(batch, p.id, values)
-                batch.remember(p.entity.name, record)
                 return p.result(Outcome.APPLIED, record), None
             changes = _changed(values, m.changed_fields)
             p.entity.check(batch, record, changes)

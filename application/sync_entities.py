@@ -101,7 +101,7 @@ class SampleSync(SyncEntity):
 
     def create(self, batch: Batch, record_id: UUID, values: Mapping[str, Any]) -> Sample:
         sample = new_sample(values, record_id, batch.lab_id, batch.now, batch.principal.user_id)
-        batch.uow.samples.add(sample)
+        batch.create(self.name, sample)
         batch.audit.created(self.audit_type, sample.id, sample.snapshot(), lab_id=sample.lab_id)
         return sample
 
@@ -109,7 +109,13 @@ class SampleSync(SyncEntity):
         return set_sample_fields(record, values)
 
     def delete(self, batch: Batch, record: Sample, stamp: Stamp) -> None:
+        for result in batch.created.get("result", []):  # its results new in this batch
+            if result.sample_id == record.id and not result.is_deleted:
+                tombstone_result(batch.audit, result, batch.now, stamp)
         tombstone_sample(batch.uow, batch.audit, record, batch.now, stamp)
+
+    def insert(self, uow: UnitOfWork, records: Sequence[Any]) -> None:
+        uow.samples.add_many(records)
 
     def wire(self, record: Sample) -> dict[str, Any]:
         """`SampleView` without results, JSON-ready (built by hand: pulls send thousands).
@@ -223,7 +229,7 @@ class ResultSync(SyncEntity):
             by=batch.principal.user_id,
             margin=batch.margin,
         )
-        batch.uow.results.add(result)
+        batch.create(self.name, result)
         batch.audit.created(self.audit_type, result.id, result.snapshot(), lab_id=result.lab_id)
         batch.note(REFRESH_SAMPLES, sample.id)
         return result
@@ -242,7 +248,11 @@ class ResultSync(SyncEntity):
     def finish(self, batch: Batch) -> None:
         ids = sorted(batch.notes.pop(REFRESH_SAMPLES, set()))
         samples = [s for s in (self._sample(batch, i) for i in ids) if s is not None]
-        refresh_sample_statuses(batch.uow, batch.audit, samples, batch.now)
+        unsaved = batch.created.get(self.name, [])
+        refresh_sample_statuses(batch.uow, batch.audit, samples, batch.now, unsaved)
+
+    def insert(self, uow: UnitOfWork, records: Sequence[Any]) -> None:
+        uow.results.add_many(records)
 
     def wire(self, record: TestResult) -> dict[str, Any]:
         """`ResultView`, JSON-ready."""

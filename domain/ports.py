@@ -328,6 +328,11 @@ class SampleRepository(abc.ABC):
         """Live samples; ties in the sort order are broken by id in the same direction."""
 
     @abc.abstractmethod
+    def add_many(self, samples: Sequence[Sample]) -> None:
+        """Store new samples in bulk, as they are now; later changes to these objects in
+        the same unit of work are not tracked (the sync engine writes them last)."""
+
+    @abc.abstractmethod
     def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, Sample]:
         """Samples by id, tombstones included; `lock` holds them until the unit of work ends
         (taken in id order, so concurrent batches cannot deadlock on each other)."""
@@ -351,6 +356,10 @@ class ResultRepository(abc.ABC):
     @abc.abstractmethod
     def ids_for_parameter(self, parameter_code: str) -> list[UUID]:
         """Live results measuring one parameter (for an explicit re-evaluation)."""
+
+    @abc.abstractmethod
+    def add_many(self, results: Sequence[TestResult]) -> None:
+        """Store new results in bulk (as `SampleRepository.add_many`)."""
 
     @abc.abstractmethod
     def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, TestResult]:

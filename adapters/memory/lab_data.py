@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -144,6 +144,10 @@ class InMemorySampleRepository(SampleRepository):
         sample: Sample | None = self._t.get(sample_id)
         return sample
 
+    def add_many(self, samples: Sequence[Sample]) -> None:
+        for sample in samples:
+            self._t.put(sample.id, sample)
+
     def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, Sample]:
         return {i: self._t.get(i) for i in sorted(ids, key=str) if i in self._t.rows}
 
@@ -183,6 +187,10 @@ class InMemoryResultRepository(ResultRepository):
         ids = [r.id for r in self._t.rows.values() if r.sample_id == sample_id and not r.is_deleted]
         results = [self._t.get(i) for i in ids]
         return sorted(results, key=lambda r: (r.test_date, str(r.id)))
+
+    def add_many(self, results: Sequence[TestResult]) -> None:
+        for result in results:
+            self._t.put(result.id, result)
 
     def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, TestResult]:
         return {i: self._t.get(i) for i in sorted(ids, key=str) if i in self._t.rows}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import json
+from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -115,6 +116,48 @@ def sample_conditions(query: SampleQuery) -> list[Any]:
     return conditions
 
 
+def copy_rows(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """COPY new rows into `table` on the session's connection (its transaction)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
+
+
+def _jsonb(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def sample_row(s: Sample) -> dict[str, Any]:
+    return {
+        "id": s.id, "lab_id": s.lab_id, "type": s.type.value, "location": s.location,
+        "latitude": s.latitude, "longitude": s.longitude, "collection_date": s.collection_date,
+        "collector_name": s.collector_name, "status": s.status.value,
+        "compliance_status": s.compliance_status.value, "notes": s.notes,
+        "version": s.version, "created_at": s.created_at, "created_by": s.created_by,
+        "updated_at": s.updated_at, "updated_by": s.updated_by, "deleted_at": s.deleted_at,
+        "sync_clock": _jsonb(s.sync_clock),
+    }  # fmt: skip
+
+
+def result_row(r: TestResult) -> dict[str, Any]:
+    return {
+        "id": r.id, "sample_id": r.sample_id, "lab_id": r.lab_id, "parameter": r.parameter,
+        "value": r.value, "qualifier": r.qualifier.value,
+        "detection_limit": r.detection_limit, "unit": r.unit, "test_date": r.test_date,
+        "technician_name": r.technician_name, "test_method": r.test_method,
+        "compliance_status": r.compliance_status.value, "evaluations": _jsonb(r.evaluations),
+        "notes": r.notes, "version": r.version, "created_at": r.created_at,
+        "created_by": r.created_by, "updated_at": r.updated_at, "updated_by": r.updated_by,
+        "deleted_at": r.deleted_at, "sync_clock": _jsonb(r.sync_clock),
+    }  # fmt: skip
+
+
 def get_many(
     session: Session, cls: type[T], table: sa.Table, ids: Collection[UUID], *, lock: bool
 ) -> dict[UUID, T]:
@@ -141,6 +184,9 @@ class SqlAlchemySampleRepository(SampleRepository):
 
     def get_including_deleted(self, sample_id: UUID) -> Sample | None:
         return self._s.get(Sample, sample_id)
+
+    def add_many(self, samples: Sequence[Sample]) -> None:
+        copy_rows(self._s, tables.samples, [sample_row(s) for s in samples])
 
     def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, Sample]:
         return get_many(self._s, Sample, tables.samples, ids, lock=lock)
@@ -278,6 +324,9 @@ class SqlAlchemyResultRepository(ResultRepository):
                 .order_by(c.test_date, c.id)
             )
         )
+
+    def add_many(self, results: Sequence[TestResult]) -> None:
+        copy_rows(self._s, tables.test_results, [result_row(r) for r in results])
 
     def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, TestResult]:
         return get_many(self._s, TestResult, tables.test_results, ids, lock=lock)

@@ -585,3 +585,40 @@ def test_two_first_syncs_of_one_device_race_to_one_owner(world: SyncWorld) -> No
         t.join()
     assert sorted(outcomes) in (["conflict", "ok"], ["forbidden", "ok"])
     assert world.count("sample") == 1
+
+
+def test_records_created_edited_and_deleted_within_one_batch(world: SyncWorld) -> None:
+    """New records are written at the end of a batch, as its later mutations left them."""
+    phone = world.device()
+    sid, kept, gone = uuid4(), uuid4(), uuid4()
+    other, other_result = uuid4(), uuid4()
+    out = phone.sync(
+        phone.sample(sid, sample_data()),
+        phone.mutation("result", "upsert", kept, data=result_data(sid, value=10.0)),
+        phone.mutation("result", "upsert", gone, data=result_data(sid, value=80.0)),
+        phone.sample(sid, {"notes": "edited in the same batch"}, base=1),
+        phone.mutation("result", "delete", gone, base_version=1),
+        phone.sample(other, sample_data(location="Doomed")),
+        phone.mutation("result", "upsert", other_result, data=result_data(other)),
+        phone.mutation("sample", "delete", other, base_version=2),
+    )
+    assert [r.status for r in out.results] == ["applied"] * 8
+    with world.container.uow() as uow:
+        sample = uow.samples.get_including_deleted(sid)
+        doomed = uow.samples.get_including_deleted(other)
+        results = uow.results.get_many([kept, gone, other_result])
+        assert sample is not None and doomed is not None
+        assert (sample.notes, sample.compliance_status.value, sample.is_deleted) == (
+            "edited in the same batch",
+            "pass",
+            False,
+        )
+        assert doomed.is_deleted
+        assert [results[i].is_deleted for i in (kept, gone, other_result)] == [False, True, True]
+    pulled = world.device(world.tech2).pull_all()
+    assert pulled[("sample", str(other))] is None
+    assert pulled[("result", str(other_result))] is None
+    assert pulled[("sample", str(sid))]["notes"] == "edited in the same batch"  # type: ignore[index]
+    # The sample: created, its notes edited, then its status set once at the batch's end.
+    actions = [e[0] for e in world.audit(AuditEntityType.SAMPLE, sid)]
+    assert sorted(actions) == sorted([AuditAction.CREATE, AuditAction.UPDATE, AuditAction.UPDATE])
