@@ -76,7 +76,10 @@ class SyncEntity(abc.ABC):
         """Records by id, tombstones included."""
 
     def related(self, batch: Batch, mutations: Sequence[Mutation]) -> dict[str, set[UUID]]:
-        """Records of other entities this batch will change (locked first, in entity order)."""
+        """Records of entities registered *after* this one that the batch will change.
+
+        Called once this entity's records are loaded and locked (`batch.records`); they are
+        locked next, so every batch takes its locks in the same order."""
         return {}
 
     @abc.abstractmethod
@@ -267,13 +270,14 @@ class ConflictView:
 
 
 class ReferenceCache:
-    """Parameters and limits read once per batch instead of once per result."""
+    """Parameters, standards and limits read once per batch (four queries, whatever the
+    number of parameters), not once per result."""
 
     def __init__(self, uow: UnitOfWork):
         self._uow = uow
-        self._parameters: dict[str, Parameter | None] = {}
-        self._limits: dict[str, list[StandardLimit]] = {}
+        self._parameters: dict[str, Parameter] | None = None
         self._standards: list[Standard] | None = None
+        self._limits: dict[str, list[StandardLimit]] | None = None
 
     @property
     def parameters(self) -> ParameterLookup:
@@ -284,9 +288,9 @@ class ReferenceCache:
         return self
 
     def get_by_code(self, code: str) -> Parameter | None:
-        if code not in self._parameters:
-            self._parameters[code] = self._uow.parameters.get_by_code(code)
-        return self._parameters[code]
+        if self._parameters is None:
+            self._parameters = {p.code: p for p in self._uow.parameters.all()}
+        return self._parameters.get(code)
 
     def all(self) -> list[Standard]:
         if self._standards is None:
@@ -294,9 +298,12 @@ class ReferenceCache:
         return self._standards
 
     def limits_for_parameter(self, parameter_code: str) -> list[StandardLimit]:
-        if parameter_code not in self._limits:
-            self._limits[parameter_code] = self._uow.standards.limits_for_parameter(parameter_code)
-        return self._limits[parameter_code]
+        if self._limits is None:
+            self._limits = {}
+            for standard in sorted(self.all(), key=lambda s: s.code):
+                for limit in self._uow.standards.limits_of_standard(standard.code):
+                    self._limits.setdefault(limit.parameter_code, []).append(limit)
+        return self._limits.get(parameter_code, [])
 
 
 @dataclass
@@ -519,12 +526,11 @@ class Sync:
             record_id = parse_uuid(m.id)
             if m.entity in wanted and record_id is not None:
                 wanted[m.entity].add(record_id)
-        for entity in self._deps.entities.values():
-            for name, ids in entity.related(batch, todo).items():
-                wanted.setdefault(name, set()).update(ids)
         for name, entity in self._deps.entities.items():
             if wanted[name]:
                 batch.records[name] = entity.load(batch.uow, wanted[name], lock=True)
+            for other, ids in entity.related(batch, todo).items():
+                wanted.setdefault(other, set()).update(ids)
 
     def _duplicates(
         self, uow: UnitOfWork, lab_id: UUID, duplicates: Sequence[Mutation]

@@ -152,18 +152,13 @@ class ResultSync(SyncEntity):
         return dict(uow.results.get_many(ids, lock=lock))
 
     def related(self, batch: Batch, mutations: Sequence[Mutation]) -> dict[str, set[UUID]]:
-        """The samples whose status the batch's results will change (locked before them)."""
-        result_ids: set[UUID] = set()
-        sample_ids: set[UUID] = set()
+        """The samples whose status the batch's results will change: locked after the
+        results, the order in which the REST API's own writes take them too."""
+        sample_ids = {r.sample_id for r in batch.records.get(self.name, {}).values()}
         for m in mutations:
-            if m.entity != self.name:
-                continue
-            if (rid := parse_uuid(m.id)) is not None:
-                result_ids.add(rid)
-            if isinstance(m.data, Mapping) and (sid := parse_uuid(m.data.get("sample_id"))):
+            named = m.data.get("sample_id") if isinstance(m.data, Mapping) else None
+            if m.entity == self.name and (sid := parse_uuid(named)) is not None:
                 sample_ids.add(sid)
-        existing = batch.uow.results.get_many(result_ids, lock=False) if result_ids else {}
-        sample_ids.update(r.sample_id for r in existing.values())
         return {"sample": sample_ids}
 
     def decode(self, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -279,5 +274,5 @@ class ResultSync(SyncEntity):
 
 
 def lab_data_entities() -> dict[str, SyncEntity]:
-    """The entities synced today, in lock order (a result's sample is locked before it)."""
-    return {"sample": SampleSync(), "result": ResultSync()}
+    """The entities synced today, in lock order: results, then the samples they touch."""
+    return {"result": ResultSync(), "sample": SampleSync()}
