@@ -10,7 +10,7 @@ right on every result change — a change of it is itself an audited sample upda
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -304,13 +304,17 @@ def refresh_sample_statuses(
     audit: Auditor,
     samples: Sequence[Sample],
     now: datetime,
+    *,
     unsaved: Sequence[TestResult] = (),
+    unstored: Collection[UUID] = (),
 ) -> int:
     """`refresh_sample_status` for many samples with one query; how many changed.
 
-    `unsaved`: new results not stored yet (a sync batch writes its new records last).
+    `unsaved`: new results not stored yet (a sync batch writes its new records last);
+    `unstored`: ids of samples not stored yet either (none of their results can be).
     """
-    statuses = uow.results.statuses_for_samples([s.id for s in samples])
+    statuses = uow.results.statuses_for_samples([s.id for s in samples if s.id not in unstored])
+    statuses |= {s.id: [] for s in samples if s.id in unstored}
     for result in unsaved:
         if not result.is_deleted and result.sample_id in statuses:
             statuses[result.sample_id].append(result.compliance_status)

@@ -244,7 +244,10 @@ class ResultSync(SyncEntity):
         ids = sorted(batch.notes.pop(REFRESH_SAMPLES, set()))
         samples = [s for s in (self._sample(batch, i) for i in ids) if s is not None]
         unsaved = batch.created.get(self.name, [])
-        refresh_sample_statuses(batch.uow, batch.audit, samples, batch.now, unsaved)
+        unstored = {s.id for s in batch.created.get("sample", [])}
+        refresh_sample_statuses(
+            batch.uow, batch.audit, samples, batch.now, unsaved=unsaved, unstored=unstored
+        )
 
     def insert(self, uow: UnitOfWork, records: Sequence[Any]) -> None:
         uow.results.add_many(records)
