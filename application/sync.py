@@ -17,7 +17,7 @@ import abc
 import base64
 import binascii
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -328,6 +328,22 @@ class Batch:
         self.created.setdefault(entity, []).append(record)
         self.remember(entity, record)
 
+    @classmethod
+    def open(
+        cls, uow: UnitOfWork, deps: SyncDeps, caller: Caller, lab_id: UUID, now: datetime
+    ) -> Batch:
+        return cls(
+            uow=uow,
+            audit=Auditor.of(uow, deps.clock, caller),
+            principal=caller.principal,
+            lab_id=lab_id,
+            device_id=caller.meta.device_id or "",
+            now=now,
+            ids=deps.ids,
+            margin=deps.margin,
+            reference=ReferenceCache(uow),
+        )
+
     def record(self, entity: str, record_id: UUID) -> Any | None:
         return self.records.setdefault(entity, {}).get(record_id)
 
@@ -482,17 +498,7 @@ class Sync:
                 return device.last_mutation_id, [], []
             device.lab_id = lab_id
             duplicates, todo = _split(cmd.mutations, device.last_mutation_id)
-            batch = Batch(
-                uow=uow,
-                audit=Auditor.of(uow, deps.clock, caller),
-                principal=principal,
-                lab_id=lab_id,
-                device_id=cmd.device_id,
-                now=now,
-                ids=deps.ids,
-                margin=deps.margin,
-                reference=ReferenceCache(uow),
-            )
+            batch = Batch.open(uow, deps, caller, lab_id, now)
             self._lock(batch, todo)
             results: list[MutationResult] = []
             conflicts: list[ConflictSummary] = []
@@ -628,18 +634,9 @@ class Sync:
             changes=normalized,
             stamp=p.stamp,
         )
-        before = record.snapshot()
-        revived = outcome.apply.get(DELETED) is False and record.is_deleted
-        if revived:
-            record.deleted_at = None
         fields = {k: changes[k] for k in outcome.apply if k != DELETED}
-        changed = entity.write(batch, record, fields) if fields else []
-        if changed or revived:
-            record.touch(batch.now, batch.principal.user_id)
-            record.stamp(list(outcome.apply), p.stamp)
-            batch.audit.updated(
-                entity.audit_type, record.id, before, record.snapshot(), lab_id=record.lab_id
-            )
+        revive = outcome.apply.get(DELETED) is False
+        _write(batch, entity, record, fields, revive=revive, stamp=p.stamp, stamped=outcome.apply)
         return self._outcome(batch, p, record, outcome, server_data=server_data, changes=changes)
 
     def _delete(
@@ -849,17 +846,7 @@ class ResolveConflict:
             if record is None:
                 raise NotFound("The conflicting record no longer exists")
             now = deps.clock.now()
-            batch = Batch(
-                uow=uow,
-                audit=Auditor.of(uow, deps.clock, caller),
-                principal=principal,
-                lab_id=record.lab_id,
-                device_id=caller.meta.device_id or "",
-                now=now,
-                ids=deps.ids,
-                margin=deps.margin,
-                reference=ReferenceCache(uow),
-            )
+            batch = Batch.open(uow, deps, caller, record.lab_id, now)
             batch.remember(entity.name, record)
             values, delete = _chosen(entity, conflict, cmd)
             stamp = Stamp(now, batch.device_id)
@@ -868,20 +855,7 @@ class ResolveConflict:
                     entity.delete(batch, record, stamp)
             else:
                 entity.check(batch, record, values)
-                before = record.snapshot()
-                revived = record.is_deleted
-                record.deleted_at = None
-                changed = entity.write(batch, record, values)
-                if changed or revived:
-                    record.touch(now, principal.user_id)
-                    record.stamp([*values, DELETED], stamp)
-                    batch.audit.updated(
-                        entity.audit_type,
-                        record.id,
-                        before,
-                        record.snapshot(),
-                        lab_id=record.lab_id,
-                    )
+                _write(batch, entity, record, values, revive=True, stamp=stamp)
             entity.finish(batch)
             before_conflict = {"resolved": conflict.resolved}
             conflict.resolved, conflict.resolved_by, conflict.resolved_at = (
@@ -935,6 +909,32 @@ def _changed(values: dict[str, Any], changed_fields: Any) -> dict[str, Any]:
     if missing:
         raise ValidationFailed({"changed_fields": [f"Not in data: {', '.join(sorted(missing))}"]})
     return {k: values[k] for k in changed_fields}
+
+
+def _write(
+    batch: Batch,
+    entity: SyncEntity,
+    record: Any,
+    values: Mapping[str, Any],
+    *,
+    revive: bool,
+    stamp: Stamp,
+    stamped: Iterable[str] | None = None,
+) -> None:
+    """Write checked values (and bring a tombstone back when `revive`): a real change is a
+    new version, its fields stamped (`stamped`, default the values and `deleted`) and
+    audited."""
+    before = record.snapshot()
+    revived = revive and record.is_deleted
+    if revived:
+        record.deleted_at = None
+    changed = entity.write(batch, record, values) if values else []
+    if changed or revived:
+        record.touch(batch.now, batch.principal.user_id)
+        record.stamp(list(stamped) if stamped is not None else [*values, DELETED], stamp)
+        batch.audit.updated(
+            entity.audit_type, record.id, before, record.snapshot(), lab_id=record.lab_id
+        )
 
 
 def _clock(entity: SyncEntity, record: Any) -> dict[str, FieldStamp]:
