@@ -302,6 +302,9 @@ def _serve_waitress(args: argparse.Namespace, settings: Settings, url: str | Non
             connection_limit=1000,
             asyncore_use_poll=True,
             expose_tracebacks=False,
+            # TRUSTED_PROXIES is the app's to apply (RequestContextMiddleware); waitress 3
+            # would otherwise drop X-Forwarded-For before the app could trust it.
+            clear_untrusted_proxy_headers=False,
             _quiet=True,
         )
     except KeyboardInterrupt:
