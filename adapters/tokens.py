@@ -1,7 +1,9 @@
-"""Access tokens as JWTs (pyjwt), HS256 with a shared secret by default."""
+"""Access tokens as JWTs (pyjwt): AquaLab's own (HS256 with a shared secret by default) and,
+when configured, those a Better Auth front end signs."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +12,7 @@ import jwt
 from adapters.clock import SystemClock
 from domain.errors import Unauthenticated
 from domain.model import User
-from domain.ports import AccessClaims, Clock, IssuedAccessToken
+from domain.ports import AccessClaims, AccessTokenVerifier, Clock, IssuedAccessToken
 
 ISSUER = "aqualab"
 
@@ -77,3 +79,83 @@ class JwtTokenService:
             )
         except (jwt.InvalidTokenError, ValueError, TypeError, KeyError) as exc:
             raise Unauthenticated("Invalid token") from exc
+
+
+class BetterAuthTokenVerifier:
+    """Access tokens signed by a Better Auth front end with the shared `BETTER_AUTH_SECRET`.
+
+    HS256 only (no other algorithm is ever accepted, so `alg: none` and algorithm
+    confusion fail). `sub` must be the id of an AquaLab user: the front end signs in
+    against its own user store and puts the AquaLab user id in `sub`; role and lab
+    always come from AquaLab's database, never from the token. `exp` is required;
+    `iss`/`aud` are checked when configured.
+    """
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        issuer: str | None = None,
+        audience: str | None = None,
+        leeway_seconds: int = 30,
+        clock: Clock | None = None,
+    ):
+        self._clock = clock or SystemClock()
+        self._secret = secret
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway_seconds
+
+    def verify_access(self, token: str) -> AccessClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={
+                    "require": ["sub", "exp"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_aud": self._audience is not None,
+                },
+            )
+            now = self._clock.now().timestamp()
+            if claims["exp"] + self._leeway <= now:
+                raise Unauthenticated("Token expired")
+            issued_at = claims.get("iat", now)
+            if issued_at - self._leeway > now:
+                raise Unauthenticated("Token issued in the future")
+            return AccessClaims(
+                user_id=uuid.UUID(str(claims["sub"])),
+                session_id=None,
+                # Better Auth tokens need not carry a jti; the digest identifies this one.
+                jti=str(claims.get("jti") or hashlib.sha256(token.encode()).hexdigest()[:32]),
+                issued_at=datetime.fromtimestamp(issued_at, UTC),
+                expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            )
+        except (jwt.InvalidTokenError, ValueError, TypeError, KeyError, OverflowError) as exc:
+            raise Unauthenticated("Invalid token") from exc
+
+
+class IssuerRoutingVerifier:
+    """AquaLab's own tokens (`iss: aqualab`) go to `own`; any other token goes to the
+    external verifier when one is configured, else it is refused. The issuer only picks
+    the key: each verifier checks its own signature, so a forged `iss` gains nothing."""
+
+    def __init__(self, own: AccessTokenVerifier, external: AccessTokenVerifier | None):
+        self._own = own
+        self._external = external
+
+    def verify_access(self, token: str) -> AccessClaims:
+        if self._external is None or _unverified_issuer(token) == ISSUER:
+            return self._own.verify_access(token)
+        return self._external.verify_access(token)
+
+
+def _unverified_issuer(token: str) -> object:
+    try:
+        return jwt.decode(token, options={"verify_signature": False}).get("iss")
+    except jwt.InvalidTokenError as exc:
+        raise Unauthenticated("Invalid token") from exc

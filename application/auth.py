@@ -23,6 +23,8 @@ from domain.errors import (
 )
 from domain.model import AuthSession, PasswordResetToken, RefreshToken, User
 from domain.ports import (
+    AccessClaims,
+    AccessTokenVerifier,
     Clock,
     IdGenerator,
     Mailer,
@@ -61,6 +63,13 @@ class AuthDeps:
     rate_limiter: RateLimiter
     mailer: Mailer
     settings: AuthSettings
+    # Who may sign access tokens: AquaLab itself (`tokens`) unless the container adds
+    # another issuer, such as a Better Auth front end, behind the same port.
+    verifier: AccessTokenVerifier | None = None
+
+    @property
+    def access_verifier(self) -> AccessTokenVerifier:
+        return self.verifier or self.tokens
 
 
 def hash_secret(secret: str) -> str:
@@ -335,13 +344,17 @@ class Authenticate:
 
     One lookup per request: a revoked session, or a deactivated or deleted user, is
     refused at once in every server process; role and lab come from the database.
+    A token from an external issuer has no session here: it names an AquaLab user by
+    `sub`, and that user must exist and be allowed to sign in.
     """
 
     def __init__(self, deps: AuthDeps):
         self._deps = deps
 
     def __call__(self, token: str) -> Authenticated:
-        claims = self._deps.tokens.verify_access(token)
+        claims = self._deps.access_verifier.verify_access(token)
+        if claims.session_id is None:
+            return self._external(claims)
         with self._deps.uow() as uow:
             found = uow.sessions.get_with_user(claims.session_id)
             if found is None:
@@ -357,5 +370,15 @@ class Authenticate:
                 lab_id=user.lab_id,
                 token_id=claims.jti,
                 session_id=session.id,
+            )
+            return Authenticated(principal, UserView.of(user))
+
+    def _external(self, claims: AccessClaims) -> Authenticated:
+        with self._deps.uow() as uow:
+            user = uow.users.get(claims.user_id)
+            if user is None or not user.can_sign_in():
+                raise Unauthenticated("Unknown, disabled or removed user")
+            principal = Principal(
+                user_id=user.id, role=user.role, lab_id=user.lab_id, token_id=claims.jti
             )
             return Authenticated(principal, UserView.of(user))

@@ -57,8 +57,11 @@ class PasswordHasher(Protocol):
 
 @dataclass(frozen=True)
 class AccessClaims:
+    """What a verified access token says. `session_id` is None for a token another
+    issuer (Better Auth) signed: AquaLab holds no session for it."""
+
     user_id: UUID
-    session_id: UUID
+    session_id: UUID | None
     jti: str
     issued_at: datetime
     expires_at: datetime
@@ -74,12 +77,14 @@ class IssuedAccessToken:
     expires_at: datetime
 
 
-class TokenService(Protocol):
-    def issue_access(self, user: User, session_id: UUID, now: datetime) -> IssuedAccessToken: ...
-
+class AccessTokenVerifier(Protocol):
     def verify_access(self, token: str) -> AccessClaims:
         """Raise `Unauthenticated` for a bad, expired or malformed token."""
         ...
+
+
+class TokenService(AccessTokenVerifier, Protocol):
+    def issue_access(self, user: User, session_id: UUID, now: datetime) -> IssuedAccessToken: ...
 
 
 class Mailer(Protocol):

@@ -67,7 +67,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     metrics_token: SecretStr | None = None
-    better_auth_secret: SecretStr | None = None
+    better_auth_secret: SecretStr | None = Field(
+        None, description="accept access tokens a Better Auth front end signs (HS256)"
+    )
+    better_auth_issuer: str | None = Field(None, description="required `iss` of those tokens")
+    better_auth_audience: str | None = Field(None, description="required `aud` of those tokens")
     compliance_margin: float = Field(
         0.8, gt=0, le=1, description="warn at this share of a health limit"
     )
@@ -92,6 +96,13 @@ class Settings(BaseSettings):
     def _valid_proxies(cls, value: str) -> str:
         for item in _split(value):
             ipaddress.ip_network(item, strict=False)
+        return value
+
+    @field_validator("better_auth_secret")
+    @classmethod
+    def _strong_shared_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("at least 32 characters (it signs access tokens)")
         return value
 
     @field_validator("log_level", mode="before")

@@ -26,7 +26,7 @@ from adapters.sqlalchemy.engine import SqlHealthProbe, make_engine
 from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.rate_limiter import PostgresRateLimiter
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, make_session_factory
-from adapters.tokens import JwtTokenService
+from adapters.tokens import BetterAuthTokenVerifier, IssuerRoutingVerifier, JwtTokenService
 from application import audit_log, auth, labs, reference, samples, users
 from application import sync as sync_engine
 from application.sync_entities import lab_data_entities
@@ -55,6 +55,17 @@ def _mailer(settings: Settings) -> Any:
     if settings.is_production:
         return DisabledMailer()
     return ConsoleMailer()
+
+
+def _better_auth(settings: Settings, clock: SystemClock) -> BetterAuthTokenVerifier | None:
+    if settings.better_auth_secret is None:
+        return None
+    return BetterAuthTokenVerifier(
+        settings.better_auth_secret.get_secret_value(),
+        issuer=settings.better_auth_issuer,
+        audience=settings.better_auth_audience,
+        clock=clock,
+    )
 
 
 def _auth_settings(settings: Settings) -> auth.AuthSettings:
@@ -87,6 +98,11 @@ class Container(containers.DeclarativeContainer):
         secret=providers.Callable(jwt_secret, settings),
         access_ttl=providers.Callable(lambda s: timedelta(seconds=s.access_token_ttl), settings),
         clock=clock,
+    )
+    access_verifier = providers.ThreadSafeSingleton(
+        IssuerRoutingVerifier,
+        own=tokens,
+        external=providers.Callable(_better_auth, settings, clock),
     )
     mailer = providers.ThreadSafeSingleton(_mailer, settings)
     api_rate_limiter = providers.ThreadSafeSingleton(InMemoryRateLimiter)
@@ -131,6 +147,7 @@ class Container(containers.DeclarativeContainer):
         rate_limiter=auth_rate_limiter,
         mailer=mailer,
         settings=providers.Callable(_auth_settings, settings),
+        verifier=access_verifier,
     )
     user_deps = providers.ThreadSafeSingleton(
         users.UserDeps, uow=uow.provider, clock=clock, ids=ids, hasher=hasher
