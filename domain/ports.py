@@ -29,6 +29,7 @@ from domain.model import AuthSession, Lab, PasswordResetToken, RefreshToken, Use
 from domain.paging import Page, PageRequest, Sort
 from domain.roles import Role
 from domain.sync import FeedPosition, SyncConflict, SyncDevice
+from domain.tasks import Task, TaskPriority, TaskStatus
 
 # --- small services ---------------------------------------------------------------
 
@@ -377,6 +378,40 @@ class ResultRepository(abc.ABC):
         """The compliance status of every live result of each sample (one query)."""
 
 
+# --- tasks -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    owner_id: UUID  # task lists are private: every query names its owner
+    status: TaskStatus | None = None
+    priority: TaskPriority | None = None
+    completed: bool | None = None  # true: status is completed; false: any other status
+    sort: Sort = Sort("created_at", descending=True)
+    page: PageRequest = PageRequest()
+
+
+# `priority` sorts by rank (low < medium < high); `due_date` puts tasks without one last.
+TASK_SORT_FIELDS = ("created_at", "updated_at", "priority", "due_date")
+
+
+class TaskRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, task: Task) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, task_id: UUID) -> Task | None:
+        """A live task, whoever owns it (tombstones are None)."""
+
+    @abc.abstractmethod
+    def get_including_deleted(self, task_id: UUID) -> Task | None: ...
+
+    @abc.abstractmethod
+    def list(self, query: TaskQuery) -> Page[Task]:
+        """One owner's live tasks; ties in the sort order are broken by id in the same
+        direction; tasks without the sorted value (a due date) come last either way."""
+
+
 # --- sync --------------------------------------------------------------------------------
 
 
@@ -455,6 +490,7 @@ class UnitOfWork(abc.ABC):
     sync_devices: SyncDeviceRepository
     sync_conflicts: SyncConflictRepository
     changes: ChangeFeed
+    tasks: TaskRepository
 
     def __enter__(self) -> Self:
         return self

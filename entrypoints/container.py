@@ -27,7 +27,7 @@ from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.rate_limiter import PostgresRateLimiter
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, make_session_factory
 from adapters.tokens import BetterAuthTokenVerifier, IssuerRoutingVerifier, JwtTokenService
-from application import audit_log, auth, labs, reference, samples, users
+from application import audit_log, auth, labs, reference, samples, tasks, users
 from application import sync as sync_engine
 from application.sync_entities import lab_data_entities
 from entrypoints.config import Settings, jwt_secret
@@ -224,6 +224,17 @@ class Container(containers.DeclarativeContainer):
     list_conflicts = providers.ThreadSafeSingleton(sync_engine.ListConflicts, sync_deps)
     resolve_conflict = providers.ThreadSafeSingleton(sync_engine.ResolveConflict, sync_deps)
 
+    # --- tasks (private to-do lists) ----------------------------------------------------
+    task_deps = providers.ThreadSafeSingleton(
+        tasks.TaskDeps, uow=uow.provider, clock=clock, ids=ids
+    )
+    list_tasks = providers.ThreadSafeSingleton(tasks.ListTasks, task_deps)
+    get_task = providers.ThreadSafeSingleton(tasks.GetTask, task_deps)
+    create_task = providers.ThreadSafeSingleton(tasks.CreateTask, task_deps)
+    update_task = providers.ThreadSafeSingleton(tasks.UpdateTask, task_deps)
+    complete_task = providers.ThreadSafeSingleton(tasks.CompleteTask, task_deps)
+    delete_task = providers.ThreadSafeSingleton(tasks.DeleteTask, task_deps)
+
 
 USE_CASES = (
     "register",
@@ -266,6 +277,12 @@ USE_CASES = (
     "sync_status",
     "list_conflicts",
     "resolve_conflict",
+    "list_tasks",
+    "get_task",
+    "create_task",
+    "update_task",
+    "complete_task",
+    "delete_task",
 )
 
 

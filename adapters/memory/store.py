@@ -27,6 +27,7 @@ TABLES = (
     "results",
     "sync_devices",
     "sync_conflicts",
+    "tasks",
 )
 
 

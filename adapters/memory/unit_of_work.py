@@ -27,6 +27,7 @@ from adapters.memory.sync import (
     InMemorySyncDeviceRepository,
     record_changes,
 )
+from adapters.memory.tasks import TASKS_TABLE, InMemoryTaskRepository
 from domain.audit import GENESIS_HASH, AuditEntry, AuditSeal, ChainReport, seal, verify_chain
 from domain.errors import Conflict
 from domain.ports import AuditChain, UnitOfWork
@@ -62,6 +63,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.sync_devices = InMemorySyncDeviceRepository(t["sync_devices"])
         self.sync_conflicts = InMemorySyncConflictRepository(t["sync_conflicts"])
         self.changes = InMemoryChangeFeed(self._store, t)
+        self.tasks = InMemoryTaskRepository(t[TASKS_TABLE])
 
     def table(self, name: str) -> Table:
         return self._tables[name]

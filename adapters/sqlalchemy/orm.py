@@ -10,6 +10,7 @@ from adapters.sqlalchemy import tables
 from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
 from domain.model import AuthSession, Lab, PasswordResetToken, RefreshToken, User
 from domain.sync import SyncConflict, SyncDevice
+from domain.tasks import Task
 
 mapper_registry = registry(metadata=tables.metadata)
 _lock = threading.Lock()
@@ -36,4 +37,5 @@ def start_mappers() -> None:
         mapper_registry.map_imperatively(TestResult, tables.test_results, exclude_properties=feed)
         mapper_registry.map_imperatively(SyncDevice, tables.sync_devices)
         mapper_registry.map_imperatively(SyncConflict, tables.sync_conflicts)
+        mapper_registry.map_imperatively(Task, tables.tasks)
         _started = True

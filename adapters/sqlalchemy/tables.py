@@ -12,6 +12,7 @@ from domain.compliance import Basis, ComplianceStatus, ParameterKind, Qualifier,
 from domain.lab_data import SampleStatus, SampleType
 from domain.roles import Role
 from domain.sync import DeviceStatus, ManualResolution, Resolution
+from domain.tasks import TaskPriority, TaskStatus
 
 # Foreign keys are checked at commit: the ORM maps no relationships (the domain has none),
 # so it cannot order inserts across tables by itself.
@@ -453,4 +454,44 @@ sync_conflicts = sa.Table(
     sa.Column("detail", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.Index("ix_sync_conflicts_lab_created", "lab_id", "created_at", "id"),
     sa.Index("ix_sync_conflicts_lab_resolved", "lab_id", "resolved", "created_at"),
+)
+
+# Private task lists (migration 0004, docs/tasks.md). `completed` is not a column: it is
+# `status = 'completed'` (ADR 0011). Every list is one owner's live tasks: the owner leads
+# every index, partial on live rows, with id last where it breaks ties of the sort.
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "owner_id",
+        sa.Uuid,
+        sa.ForeignKey("users.id", deferrable=True, initially="DEFERRED"),
+        nullable=False,
+    ),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("status", _enum(TaskStatus, "task_status", 16), nullable=False),
+    sa.Column("priority", _enum(TaskPriority, "task_priority", 8), nullable=False),
+    sa.Column("due_date", TS, nullable=True),
+    sa.Column(
+        "sample_id",
+        sa.Uuid,
+        sa.ForeignKey("samples.id", deferrable=True, initially="DEFERRED"),
+        nullable=True,
+    ),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("created_by", sa.Uuid, nullable=True),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Column("updated_by", sa.Uuid, nullable=True),
+    sa.Column("deleted_at", TS, nullable=True),
+    # The default list (newest first) and the created_at sort of any filter.
+    sa.Index("ix_tasks_owner_created_at", "owner_id", "created_at", "id", postgresql_where=LIVE),
+    # The status filter (and `completed`, which is a status filter), newest first.
+    sa.Index(
+        "ix_tasks_owner_status", "owner_id", "status", "created_at", "id", postgresql_where=LIVE
+    ),
+    # Finding the tasks that point at a sample (the FK check when a sample row is purged).
+    sa.Index("ix_tasks_sample_id", "sample_id", postgresql_where=sa.text("sample_id IS NOT NULL")),
 )

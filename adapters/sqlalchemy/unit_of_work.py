@@ -29,6 +29,7 @@ from adapters.sqlalchemy.sync import (
     SqlAlchemySyncConflictRepository,
     SqlAlchemySyncDeviceRepository,
 )
+from adapters.sqlalchemy.tasks import SqlAlchemyTaskRepository
 from domain.errors import Conflict
 from domain.ports import UnitOfWork
 
@@ -71,6 +72,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.sync_devices = SqlAlchemySyncDeviceRepository(self.session)
         self.sync_conflicts = SqlAlchemySyncConflictRepository(self.session)
         self.changes = SqlAlchemyChangeFeed(self.session)
+        self.tasks = SqlAlchemyTaskRepository(self.session)
         return self
 
     def commit(self) -> None:

@@ -13,6 +13,7 @@ from entrypoints.http.metrics import HttpMetrics
 from entrypoints.http.middleware import AuthMiddleware, RequestContextMiddleware
 from entrypoints.http.openapi import RouteEntry, build_openapi
 from entrypoints.http.resources import audit, auth, lab_data, labs, ops, sync, users
+from entrypoints.http.resources import tasks as task_resources
 
 API = "/api/v1"
 
@@ -122,6 +123,17 @@ def create_app(container: Container) -> falcon.App[Any, Any]:
         f"{API}/sync/conflicts/{{conflict_id:uuid}}/resolve",
         sync.ConflictResolveResource(container.resolve_conflict()),
     )
+    tasks_list = task_resources.TasksResource(container.list_tasks(), container.create_task())
+    task_one = task_resources.TaskResource(
+        container.get_task(),
+        container.update_task(),
+        container.complete_task(),
+        container.delete_task(),
+    )
+    for tasks_path in (f"{API}/tasks", f"{API}/{{user_id:uuid}}/tasks"):
+        r.add(tasks_path, tasks_list)
+        r.add(f"{tasks_path}/{{task_id:uuid}}", task_one)
+        r.add(f"{tasks_path}/{{task_id:uuid}}/complete", task_one, suffix="complete")
     r.add(f"{API}/audit-logs", audit.AuditLogResource(container.list_audit()))
     r.add(f"{API}/audit-logs/verify", audit.AuditVerifyResource(container.verify_audit()))
 

@@ -196,7 +196,7 @@ def build_openapi(routes: list[RouteEntry], *, version: str) -> dict[str, Any]:
                 operation["description"] = op.description
             if op.request is not None:
                 operation["requestBody"] = {
-                    "required": True,
+                    "required": op.body_required,
                     "content": {"application/json": {"schema": ref(op.request, "validation")}},
                 }
             operations[method] = operation

@@ -41,6 +41,7 @@ class OperationSpec:
     extra_responses: dict[int, str] = field(default_factory=dict)
     produces: tuple[str, ...] = ("application/json",)
     headers: tuple[str, ...] = ()  # documented request headers, e.g. If-Match
+    body_required: bool = True  # False: an empty body is allowed (`req.context.body` None)
 
 
 def operation(
@@ -57,6 +58,7 @@ def operation(
     extra_responses: dict[int, str] | None = None,
     produces: tuple[str, ...] = ("application/json",),
     headers: tuple[str, ...] = (),
+    body_required: bool = True,
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     spec = OperationSpec(
         summary=summary,
@@ -71,6 +73,7 @@ def operation(
         extra_responses=extra_responses or {},
         produces=produces,
         headers=headers,
+        body_required=body_required,
     )
 
     def decorate(responder: Callable[..., None]) -> Callable[..., None]:
@@ -81,7 +84,7 @@ def operation(
             if spec.auth:
                 req.context.principal = req.context.auth.require()
             if spec.request is not None:
-                req.context.body = parse_body(req, spec.request)
+                req.context.body = parse_body(req, spec.request, required=spec.body_required)
             if spec.query is not None:
                 req.context.query = parse_query(req, spec.query)
             responder(resource, req, resp, **params)
@@ -92,12 +95,16 @@ def operation(
     return decorate
 
 
-def parse_body(req: falcon.Request, model: type[M]) -> M:
+def parse_body(req: falcon.Request, model: type[M], *, required: bool = True) -> M | None:
+    if not required and not req.content_length and not req.content_type:
+        return None  # an optional body left out (a body without a type is still 415)
     content_type = (req.content_type or "").split(";")[0].strip().lower()
     if not (content_type in JSON_TYPES or content_type.endswith("+json")):
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json")
     raw = read_body(req)
     if not raw.strip():
+        if not required:
+            return None
         raise invalid_json("A JSON body is required")
     try:
         return model.model_validate_json(raw)

@@ -2,7 +2,8 @@
 
 Hypothesis draws random sequences of API calls — create/patch/put/delete samples,
 create/patch/put/delete results, limit edits with and without re-evaluation, parameter
-edits, sync batches (creates, edits on current or stale versions, deletes), by
+edits, sync batches (creates, edits on current or stale versions, deletes), private
+tasks (create, patch, put, complete toggles, delete, under both path forms), by
 admins, technicians, viewers and another lab's technician, with matching,
 stale or no preconditions, and many invalid requests — and runs them through the
 falcon TestClient on the in-memory storage. After every request the stored records are
@@ -56,6 +57,11 @@ KINDS = (
     *["put_limit"] * 2,
     "put_parameter",
     *["sync"] * 2,
+    *["create_task"] * 2,
+    "patch_task",
+    "put_task",
+    "complete_task",
+    "delete_task",
 )
 ACTORS = ("tech", "tech", "tech", "tech", "admin", "admin", "viewer", "other")
 PRECONDITIONS = (None, None, "if_match", "stale_if_match", "version", "stale_version")
@@ -105,6 +111,19 @@ SAMPLE_PATCHES: tuple[dict[str, Any], ...] = (
     {"status": None},  # invalid
     {},
 )
+TASK_PATCHES: tuple[dict[str, Any], ...] = (
+    {"title": "Call the regulator"},
+    {"completed": True},
+    {"completed": False},
+    {"status": "in_progress"},
+    {"priority": "high", "due_date": "2025-04-01"},
+    {"description": "bring two bottles", "due_date": None},
+    {"sample_id": None},
+    {"status": "pending", "completed": True},  # invalid: contradiction
+    {"title": "   "},  # invalid
+    {"priority": "urgent"},  # invalid
+    {},
+)
 RESULT_PATCHES: tuple[dict[str, Any], ...] = (
     {"value": 45},
     {"value": 0.02, "unit": "mg/L"},
@@ -127,6 +146,7 @@ class Harness:
     lab_b: str
     samples: list[str] = field(default_factory=list)
     results: list[str] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
     counter: int = 0
     next_mutation: dict[str, int] = field(default_factory=dict)  # per device
 
@@ -205,6 +225,10 @@ def build_harness(make_settings: Callable[..., Any]) -> tuple[Harness, Callable[
             )
             assert result.status_code == 201, result.text
             harness.results.append(result.json["id"])
+    for actor in ("tech", "viewer", "admin"):
+        created, _ = harness.request("POST", "/tasks", actor, None, json=task_body(0))
+        assert created.status_code == 201, created.text
+        harness.tasks.append(created.json["id"])
 
     def shutdown() -> None:
         container.shutdown_resources()
@@ -218,6 +242,7 @@ def restorer(harness: Harness) -> Callable[[], None]:
     store = harness.store
     saved = copy.deepcopy((store.tables, store.audit, store.seals))
     samples, results = list(harness.samples), list(harness.results)
+    tasks = list(harness.tasks)
 
     def restore() -> None:
         tables, audit, seals = copy.deepcopy(saved)
@@ -226,6 +251,7 @@ def restorer(harness: Harness) -> Callable[[], None]:
             store.audit[:] = audit
             store.seals[:] = seals
         harness.samples, harness.results = list(samples), list(results)
+        harness.tasks = list(tasks)
         harness.next_mutation = {}
 
     return restore
@@ -247,6 +273,8 @@ def capture(store: InMemoryStore) -> dict[Key, tuple[dict[str, Any], Any]]:
         state[key] = (copy.deepcopy(lim.snapshot()), lim.updated_at)
     for p in store.tables["parameters"].values():
         state[("parameter", p.code)] = (copy.deepcopy(p.snapshot()), p.updated_at)
+    for t in store.tables.get("tasks", {}).values():
+        state[("task", str(t.id))] = (copy.deepcopy(t.snapshot()), t.updated_at)
     return state
 
 
@@ -367,6 +395,63 @@ def result_body(variant: int) -> dict[str, Any]:
     return {"parameter": parameter, "value": value, "unit": unit, "test_date": "2025-01-11"}
 
 
+def task_body(variant: int) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": ("Re-sample well 3", "Order reagents", "  Calibrate pH meter ")[variant % 3],
+        "priority": ("low", "medium", "high")[variant % 3],
+        "due_date": ("2025-03-01", None, "2025-03-01T08:00:00Z")[variant % 3],
+    }
+    if variant % 4 == 1:
+        body["status"] = ("pending", "in_progress", "completed")[variant % 3]
+    if variant % 5 == 2:
+        body["completed"] = bool(variant % 2)  # sometimes contradicts the status
+    if variant % 6 == 5:
+        del body["title"]  # invalid
+    return body
+
+
+def tasks_path(harness: Harness, actor: str, variant: int) -> str:
+    """`/tasks`, or now and then `/{user_id}/tasks` with the caller's id or the admin's."""
+    if variant % 3:
+        return "/tasks"
+    owner = actor if variant % 2 else "admin"
+    return f"/{harness.user_ids[owner]}/tasks"
+
+
+def task_operation(
+    harness: Harness, op: dict[str, Any], send: Callable[..., tuple[falcon.testing.Result, str]]
+) -> tuple[falcon.testing.Result, str]:
+    kind, index, variant = op["kind"], op["index"], op["variant"]
+    base = tasks_path(harness, effective_actor(op), variant)
+    if kind == "create_task":
+        body = task_body(variant)
+        if variant % 5 == 0:
+            body["id"] = str(uuid.uuid4())
+        elif variant % 7 == 0 and harness.tasks:
+            body["id"] = pick(harness.tasks, index)  # usually a duplicate
+        if variant % 4 == 3:
+            body["sample_id"] = pick(harness.samples, index)  # visible to the actor or not
+        response, request_id = send("POST", base, body)
+        if response.status_code == 201:
+            harness.tasks.append(response.json["id"])
+        return response, request_id
+    task_id = pick(harness.tasks, index)
+    version = current_version(harness.store, "tasks", uuid.UUID(task_id))
+    path = f"{base}/{task_id}"
+    if kind == "delete_task":
+        return send("DELETE", path, None, version)
+    if kind == "complete_task":
+        body = (None, {"completed": True}, {"completed": False})[variant % 3]
+        return send("PATCH", f"{path}/complete", body, version)
+    if kind == "patch_task":
+        body = dict(TASK_PATCHES[variant % len(TASK_PATCHES)])
+        if variant % 8 == 4:
+            body["sample_id"] = pick(harness.samples, index)
+        return send("PATCH", path, body, version)
+    assert kind == "put_task"
+    return send("PUT", path, task_body(variant), version)
+
+
 def effective_actor(op: dict[str, Any]) -> str:
     """Reference data is the admin's: most edits of it come from the admin."""
     if op["kind"] in ("put_limit", "put_parameter") and op["actor"] == "tech":
@@ -434,6 +519,8 @@ def run_operation(harness: Harness, op: dict[str, Any]) -> tuple[falcon.testing.
         return send("PUT", path, result_body(variant), version)
     if kind == "sync":
         return sync_batch(harness, actor, reason, index, variant)
+    if kind.endswith("_task"):
+        return task_operation(harness, op, send)
     if kind == "put_limit":
         standard, parameter, body = LIMITS[variant % len(LIMITS)]
         body = {**body, "reevaluate": bool(index % 2), "source": f"edit {variant}"}
@@ -464,23 +551,67 @@ operations = st.lists(
 )
 
 
+def _op(kind: str, actor: str = "tech", index: int = 0, variant: int = 0) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "actor": actor,
+        "index": index,
+        "variant": variant,
+        "precondition": None,
+        "reason": None,
+    }
+
+
+# A fixed walk that makes every operation succeed once and fail once (on the set-up's
+# records: index 0 is the technician's first sample, result and task). The random runs
+# below explore far more, but which of their operations succeed depends on the draw; the
+# tour makes "every operation was exercised both ways" hold by construction.
+TOUR: tuple[tuple[dict[str, Any], bool], ...] = (
+    (_op("create_sample", variant=1), True),
+    (_op("create_sample", "viewer", variant=1), False),
+    (_op("patch_sample"), True),
+    (_op("patch_sample", "viewer"), False),
+    (_op("put_sample", variant=1), True),
+    (_op("put_sample", "viewer", variant=1), False),
+    (_op("create_result", variant=1), True),
+    (_op("create_result", "viewer", variant=1), False),
+    (_op("patch_result"), True),
+    (_op("patch_result", "viewer"), False),
+    (_op("put_result"), True),
+    (_op("put_result", "viewer"), False),
+    (_op("put_limit", "admin", variant=1), True),
+    (_op("put_limit", "viewer", variant=1), False),
+    (_op("put_parameter", "admin"), True),
+    (_op("put_parameter", "viewer"), False),
+    (_op("sync"), True),
+    (_op("sync", "viewer"), False),
+    (_op("create_task", variant=1), True),
+    (_op("create_task", variant=5), False),  # no title
+    (_op("patch_task", variant=1), True),
+    (_op("patch_task", "other", variant=1), False),  # another user's task: 403
+    (_op("put_task", variant=1), True),
+    (_op("put_task", "other", variant=1), False),
+    (_op("complete_task", variant=1), True),
+    (_op("complete_task", "other", variant=1), False),
+    (_op("delete_result", index=1), True),
+    (_op("delete_result", "viewer", index=1), False),
+    (_op("delete_task", variant=1), True),
+    (_op("delete_task", "other", variant=1), False),
+    (_op("delete_sample", index=1), True),
+    (_op("delete_sample", "viewer", index=1), False),
+)
+
+
 def test_every_change_is_audited_and_nothing_else(make_settings) -> None:  # type: ignore[no-untyped-def]
     outcomes: Counter[tuple[str, bool]] = Counter()
     harness, shutdown = build_harness(make_settings)
     restore = restorer(harness)
 
-    @settings(
-        max_examples=40,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
-    @given(ops=operations)
-    def run(ops: list[dict[str, Any]]) -> None:
+    def play(ops: list[dict[str, Any]]) -> list[bool]:
         restore()
         initial = capture(harness.store)
         audit_start = len(harness.store.audit)
+        succeeded = []
         for op in ops:
             before, audit_before = capture(harness.store), len(harness.store.audit)
             response, request_id = run_operation(harness, op)
@@ -488,13 +619,27 @@ def test_every_change_is_audited_and_nothing_else(make_settings) -> None:  # typ
             check = check_sync if op["kind"] == "sync" else check_request
             ok = check(harness, response, request_id, actor, op["reason"], before, audit_before)
             outcomes[(op["kind"], ok)] += 1
+            succeeded.append(ok)
         check_final_state(harness, initial, audit_start)
+        return succeeded
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(ops=operations)
+    def run(ops: list[dict[str, Any]]) -> None:
+        play(ops)
 
     try:
+        assert play([op for op, _ in TOUR]) == [ok for _, ok in TOUR]
         run()
     finally:
         shutdown()
-    # The random runs exercised every operation, both succeeding and failing.
+    # Every operation was exercised, both succeeding and failing.
     for kind in set(KINDS):
         assert outcomes[(kind, True)] > 0, (kind, outcomes)
         assert outcomes[(kind, False)] > 0, (kind, outcomes)

@@ -104,6 +104,16 @@ def test_a_sub_that_is_no_aqualab_user_is_refused(api: Api, sub: object) -> None
     assert_error(me(api, better_auth_token(sub)), 401, "UNAUTHORIZED")
 
 
+def test_a_token_of_one_user_cannot_reach_another_users_task_list(api: Api) -> None:
+    first, second = register(api, "first@lab.ma"), register(api, "second@lab.ma")
+    token = better_auth_token(first["id"])
+    own = api.call("GET", f"/{first['id']}/tasks", token=token)
+    assert own.status_code == 200, own.text
+    assert_error(api.call("GET", f"/{second['id']}/tasks", token=token), 403, "FORBIDDEN")
+    created = api.call("POST", f"/{second['id']}/tasks", token=token, json={"title": "Not mine"})
+    assert_error(created, 403, "FORBIDDEN")
+
+
 def test_a_deactivated_user_is_refused_at_once(api: Api) -> None:
     user = register(api)
     token = better_auth_token(user["id"])
