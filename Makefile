@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run stop test lint typecheck contracts unit contract integration e2e browser install browser-deps bench clean
+.PHONY: run stop test lint typecheck contracts unit contract integration e2e browser install browser-deps poppler-deps bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ stop:
 	@if [ -x $(BIN)/aqualab ] && [ -d var/pg/pgdata ]; then $(BIN)/aqualab db stop; fi
 
 ## Lint, type checks, import contracts, then every test (starts its own throwaway PostgreSQL).
-test: install browser-deps lint typecheck contracts
+test: install browser-deps poppler-deps lint typecheck contracts
 	$(BIN)/pytest -q
 
 lint: install
@@ -38,7 +38,7 @@ typecheck: install
 contracts: install
 	$(BIN)/lint-imports
 
-unit: install
+unit: install poppler-deps
 	$(BIN)/pytest -q tests/unit
 
 contract: install
@@ -55,6 +55,9 @@ browser: install browser-deps
 
 browser-deps:
 	@scripts/ensure-chromium.sh
+
+poppler-deps:
+	@scripts/ensure-poppler.sh
 
 bench: install
 	$(BIN)/python bench/run.py

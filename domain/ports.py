@@ -27,6 +27,7 @@ from domain.lab_data import (
 )
 from domain.model import AuthSession, Lab, PasswordResetToken, RefreshToken, User
 from domain.paging import Page, PageRequest, Sort
+from domain.reports import ReportFigures, ReportFilters
 from domain.roles import Role
 from domain.sync import FeedPosition, SyncConflict, SyncDevice
 from domain.tasks import Task, TaskPriority, TaskStatus
@@ -522,3 +523,16 @@ class HealthProbe(Protocol):
     def check(self) -> dict[str, Any]:
         """Raise `StorageUnavailable` when a dependency is down; else facts about it."""
         ...
+
+
+# --- compliance reports (issue 5) ----------------------------------------------------------
+
+
+class ComplianceReports(abc.ABC):
+    """Read-only aggregates for compliance reports, computed by the storage in one snapshot.
+
+    Only live samples and live results count (tombstones never do).
+    """
+
+    @abc.abstractmethod
+    def figures(self, filters: ReportFilters) -> ReportFigures: ...

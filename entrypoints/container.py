@@ -17,6 +17,7 @@ from adapters.clock import SystemClock
 from adapters.ids import UuidGenerator
 from adapters.mail import ConsoleMailer, DisabledMailer, InMemoryMailer, SmtpMailer, SmtpSettings
 from adapters.memory.lab_data import seed_reference_data
+from adapters.memory.reports import InMemoryComplianceReports
 from adapters.memory.store import InMemoryStore
 from adapters.memory.unit_of_work import InMemoryAuditChain, InMemoryUnitOfWork
 from adapters.passwords import PasslibPasswordHasher
@@ -25,9 +26,11 @@ from adapters.sqlalchemy.audit_chain import SqlAlchemyAuditChain
 from adapters.sqlalchemy.engine import SqlHealthProbe, make_engine
 from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.rate_limiter import PostgresRateLimiter
+from adapters.sqlalchemy.reports import SqlAlchemyComplianceReports
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, make_session_factory
 from adapters.tokens import BetterAuthTokenVerifier, IssuerRoutingVerifier, JwtTokenService
 from application import audit_log, auth, labs, reference, samples, tasks, users
+from application import reports as compliance_reports
 from application import sync as sync_engine
 from application.sync_entities import lab_data_entities
 from entrypoints.config import Settings, jwt_secret
@@ -235,6 +238,23 @@ class Container(containers.DeclarativeContainer):
     complete_task = providers.ThreadSafeSingleton(tasks.CompleteTask, task_deps)
     delete_task = providers.ThreadSafeSingleton(tasks.DeleteTask, task_deps)
 
+    # --- compliance reports (issue 5) -----------------------------------------------
+    report_figures = providers.Selector(
+        storage,
+        memory=providers.ThreadSafeSingleton(InMemoryComplianceReports, store=memory_store),
+        sql=providers.ThreadSafeSingleton(SqlAlchemyComplianceReports, engine=engine),
+    )
+    report_deps = providers.ThreadSafeSingleton(
+        compliance_reports.ReportDeps,
+        uow=uow.provider,
+        reports=report_figures,
+        chain=audit_chain,
+        clock=clock,
+    )
+    compliance_report = providers.ThreadSafeSingleton(
+        compliance_reports.GenerateComplianceReport, report_deps
+    )
+
 
 USE_CASES = (
     "register",
@@ -283,6 +303,7 @@ USE_CASES = (
     "update_task",
     "complete_task",
     "delete_task",
+    "compliance_report",
 )
 
 

@@ -382,6 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     from entrypoints.sync_client import demo as sync_demo
 
     sync_demo.add_parser(sub)
+
+    from entrypoints.cli import report
+
+    report.add_parser(sub)  # compliance reports (issue 5)
     return parser
 
 

@@ -13,6 +13,7 @@ from entrypoints.http.metrics import HttpMetrics
 from entrypoints.http.middleware import AuthMiddleware, RequestContextMiddleware
 from entrypoints.http.openapi import RouteEntry, build_openapi
 from entrypoints.http.resources import audit, auth, lab_data, labs, ops, sync, users
+from entrypoints.http.resources import reports as report_resources
 from entrypoints.http.resources import tasks as task_resources
 
 API = "/api/v1"
@@ -136,6 +137,10 @@ def create_app(container: Container) -> falcon.App[Any, Any]:
         r.add(f"{tasks_path}/{{task_id:uuid}}/complete", task_one, suffix="complete")
     r.add(f"{API}/audit-logs", audit.AuditLogResource(container.list_audit()))
     r.add(f"{API}/audit-logs/verify", audit.AuditVerifyResource(container.verify_audit()))
+    r.add(
+        f"{API}/reports/compliance",
+        report_resources.ComplianceReportResource(container.compliance_report()),
+    )
 
     probe = container.health_probe()
     r.add(f"{API}/health", ops.HealthResource(probe))

@@ -30,6 +30,7 @@ ERROR_DESCRIPTIONS = {
     409: "Conflict (CONFLICT, EMAIL_EXISTS, VERSION_CONFLICT)",
     412: "If-Match does not match the current version (PRECONDITION_FAILED)",
     413: "Body too large (PAYLOAD_TOO_LARGE)",
+    406: "None of the formats the Accept header names is offered (NOT_ACCEPTABLE)",
     415: "Body is not application/json (UNSUPPORTED_MEDIA_TYPE)",
     423: "Account temporarily locked (ACCOUNT_LOCKED)",
     429: "Rate limit exceeded (RATE_LIMITED), see Retry-After",
@@ -160,6 +161,11 @@ def build_openapi(routes: list[RouteEntry], *, version: str) -> dict[str, Any]:
                 success["content"] = {
                     "application/json": {"schema": ref(op.response, "serialization")}
                 }
+                for media in op.produces:  # other formats of the same resource (Accept)
+                    if media != "application/json":
+                        success["content"][media] = {
+                            "schema": {"type": "string", "contentMediaType": media}
+                        }
             elif op.status not in (204, 308) and op.produces:
                 success["content"] = {media: {"schema": {}} for media in op.produces}
             if op.status == 308:
