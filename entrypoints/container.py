@@ -16,6 +16,7 @@ from dependency_injector import containers, providers
 from adapters.clock import SystemClock
 from adapters.ids import UuidGenerator
 from adapters.mail import ConsoleMailer, DisabledMailer, InMemoryMailer, SmtpMailer, SmtpSettings
+from adapters.memory.housekeeping import InMemoryHousekeeping
 from adapters.memory.lab_data import seed_reference_data
 from adapters.memory.reports import InMemoryComplianceReports
 from adapters.memory.store import InMemoryStore
@@ -24,12 +25,13 @@ from adapters.passwords import PasslibPasswordHasher
 from adapters.rate_limit import InMemoryRateLimiter
 from adapters.sqlalchemy.audit_chain import SqlAlchemyAuditChain
 from adapters.sqlalchemy.engine import SqlHealthProbe, make_engine
+from adapters.sqlalchemy.housekeeping import SqlHousekeeping
 from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.rate_limiter import PostgresRateLimiter
 from adapters.sqlalchemy.reports import SqlAlchemyComplianceReports
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, make_session_factory
 from adapters.tokens import BetterAuthTokenVerifier, IssuerRoutingVerifier, JwtTokenService
-from application import audit_log, auth, labs, reference, samples, tasks, users
+from application import audit_log, auth, housekeeping, labs, reference, samples, tasks, users
 from application import reports as compliance_reports
 from application import sync as sync_engine
 from application.sync_entities import lab_data_entities
@@ -238,6 +240,26 @@ class Container(containers.DeclarativeContainer):
     complete_task = providers.ThreadSafeSingleton(tasks.CompleteTask, task_deps)
     delete_task = providers.ThreadSafeSingleton(tasks.DeleteTask, task_deps)
 
+    # --- housekeeping (`aqualab purge`) ---------------------------------------------
+    housekeeping_store = providers.Selector(
+        storage,
+        memory=providers.ThreadSafeSingleton(InMemoryHousekeeping, store=memory_store),
+        sql=providers.ThreadSafeSingleton(SqlHousekeeping, engine=engine),
+    )
+    purge_deps = providers.ThreadSafeSingleton(
+        housekeeping.PurgeDeps,
+        store=housekeeping_store,
+        clock=clock,
+        settings=providers.Callable(
+            lambda s: housekeeping.PurgeSettings(
+                access_ttl=timedelta(seconds=s.access_token_ttl),
+                tombstone_retention=timedelta(days=s.sync_tombstone_retention_days),
+            ),
+            settings,
+        ),
+    )
+    purge = providers.ThreadSafeSingleton(housekeeping.Purge, purge_deps)
+
     # --- compliance reports (issue 5) -----------------------------------------------
     report_figures = providers.Selector(
         storage,
@@ -303,6 +325,7 @@ USE_CASES = (
     "update_task",
     "complete_task",
     "delete_task",
+    "purge",
     "compliance_report",
 )
 

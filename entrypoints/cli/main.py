@@ -383,6 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync_demo.add_parser(sub)
 
+    from entrypoints.cli import ops
+
+    ops.add_parsers(sub)  # backup, restore, purge
+
     from entrypoints.cli import report
 
     report.add_parser(sub)  # compliance reports (issue 5)

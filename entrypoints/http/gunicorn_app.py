@@ -41,6 +41,8 @@ log = logging.getLogger("aqualab.server")
 
 GRACEFUL_TIMEOUT_SECONDS = 20
 WORKER_TIMEOUT_SECONDS = 60
+# gunicorn creates its heartbeat files there with mkstemp (unique, 0600).
+HEARTBEAT_DIR = "/dev/shm"  # noqa: S108
 _WORKER_CLASSES = {
     "sync": "entrypoints.http.gunicorn_app.GracefulSyncWorker",
     "gthread": "entrypoints.http.gunicorn_app.GracefulThreadWorker",
@@ -86,6 +88,9 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "logger_class": "entrypoints.http.gunicorn_app.JsonLogger",
         "limit_request_line": 8190,
         "forwarded_allow_ips": "127.0.0.1,::1",
+        # Worker heartbeats on tmpfs: a container's /tmp is often an overlay on disk, where
+        # a slow fsync can make gunicorn think a healthy worker hangs.
+        "worker_tmp_dir": HEARTBEAT_DIR if os.path.isdir(HEARTBEAT_DIR) else None,
         "post_worker_init": _post_worker_init,
         "worker_exit": _worker_exit,
         "on_exit": _on_exit,

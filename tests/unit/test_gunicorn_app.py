@@ -89,3 +89,10 @@ def test_one_process_at_a_time_holds_the_sealer_lease(tmp_path: Path) -> None:
     first.release()
     assert second.held() is True
     second.release()
+
+
+def test_worker_heartbeats_live_on_tmpfs_when_there_is_one() -> None:
+    """In a container /tmp is an overlay on disk; gunicorn's heartbeat files belong in RAM."""
+    options = gunicorn_options(load_settings(workers=2))
+    expected = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    assert options["worker_tmp_dir"] == expected
