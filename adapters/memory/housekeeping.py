@@ -23,6 +23,7 @@ class TombstoneTable:
 # Purge order: children before parents. A new soft-deleted entity is one line here.
 # A referencing table the store does not have (yet) simply references nothing.
 TOMBSTONES: tuple[TombstoneTable, ...] = (
+    TombstoneTable("task", "tasks"),
     TombstoneTable("result", "results"),
     TombstoneTable(
         "sample", "samples", referenced_by=(("results", "sample_id"), ("tasks", "sample_id"))

@@ -65,6 +65,7 @@ class TombstoneTable:
 # rows that must keep a tombstone alive are found from the database's own foreign keys, so
 # a table a later migration adds that points at samples (tasks) is respected untouched.
 TOMBSTONES: tuple[TombstoneTable, ...] = (
+    TombstoneTable("task", tables.tasks),
     TombstoneTable("result", tables.test_results),
     TombstoneTable("sample", tables.samples),
 )

@@ -135,7 +135,7 @@ class SqlAlchemyComplianceReports(ComplianceReports):
                 # Implied (a sample's status is the worst of its live results, kept in the
                 # same transaction as every result change), and it lets PostgreSQL start
                 # from the few failing samples (ix_samples_lab_compliance) and reach their
-                # results by ix_test_results_sample, instead of scanning every result.
+                # results by ix_test_results_sample_all, instead of scanning every result.
                 _S.compliance_status == ComplianceStatus.FAIL,
             )
             .order_by(_S.collection_date, _S.id, _code_point(_R.parameter), _R.id)

@@ -238,6 +238,7 @@ rate_limit_hits = sa.Table(
 # --- lab data ------------------------------------------------------------------------
 
 LIVE = sa.text("deleted_at IS NULL")
+TOMBSTONES = sa.text("deleted_at IS NOT NULL")
 
 parameters = sa.Table(
     "parameters",
@@ -406,7 +407,8 @@ test_results = sa.Table(
     sa.Column("updated_by", sa.Uuid, nullable=True),
     sa.Column("deleted_at", TS, nullable=True),
     *_sync_columns(),
-    sa.Index("ix_test_results_sample", "sample_id", "test_date", "id", postgresql_where=LIVE),
+    # Every row, tombstones too: deleting a sample checks no result points at it (purge).
+    sa.Index("ix_test_results_sample_all", "sample_id", "test_date", "id"),
     sa.Index("ix_test_results_lab_sync_feed", "lab_id", "sync_txid", "sync_seq"),
     sa.Index("ix_test_results_parameter", "parameter", postgresql_where=LIVE),
 )
@@ -495,3 +497,7 @@ tasks = sa.Table(
     # Finding the tasks that point at a sample (the FK check when a sample row is purged).
     sa.Index("ix_tasks_sample_id", "sample_id", postgresql_where=sa.text("sample_id IS NOT NULL")),
 )
+
+# Tombstones only, by age: what `aqualab purge` looks for (migration 0005).
+for _table in (samples, test_results, tasks):
+    sa.Index(f"ix_{_table.name}_tombstones", _table.c.deleted_at, postgresql_where=TOMBSTONES)

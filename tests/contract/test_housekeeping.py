@@ -16,9 +16,10 @@ from domain.lab_data import Sample, TestResult
 from domain.model import AuthSession, Lab, PasswordResetToken, RefreshToken, User
 from domain.ports import AuditQuery
 from domain.sync import Resolution, SyncConflict
+from domain.tasks import Task
 from entrypoints.container import Container
 from tests.contract.helpers import make_entry
-from tests.factories import T0, LabFactory, ResultFactory, SampleFactory
+from tests.factories import T0, LabFactory, ResultFactory, SampleFactory, UserFactory
 
 DAY = timedelta(days=1)
 NOW = T0 + 400 * DAY
@@ -227,7 +228,7 @@ def test_old_tombstones_go_results_before_their_samples_and_never_the_audit_trai
 
     report = _purge(container)(batch_size=batch_size)
 
-    assert report.tombstones == {"result": 3, "sample": 2}
+    assert report.tombstones == {"task": 0, "result": 3, "sample": 2}
     with container.uow() as uow:
         samples = [
             gone_sample,
@@ -255,7 +256,7 @@ def test_old_tombstones_go_results_before_their_samples_and_never_the_audit_trai
 
     # Once the last result has aged out, its sample follows in the same run.
     later = _purge(container, now=RECENT + RETENTION + DAY)()
-    assert later.tombstones == {"result": 1, "sample": 2}  # waiting (+ its result), recent
+    assert later.tombstones == {"task": 0, "result": 1, "sample": 2}  # waiting, recent
     assert _purge(container, now=RECENT + RETENTION + DAY)().total == 0
 
 
@@ -268,3 +269,42 @@ def test_the_store_lists_the_tombstone_entities_children_first(container: Contai
     store: Housekeeping = container.housekeeping_store()
     entities = list(store.tombstone_entities())
     assert entities.index("result") < entities.index("sample")
+    assert entities.index("task") < entities.index("sample")
+
+
+def test_old_task_tombstones_go_and_a_live_task_keeps_the_sample_it_names(
+    container: Container, lab: Lab, save: Callable[..., None]
+) -> None:
+    owner = UserFactory()
+    save(owner)
+    named_by_live_task = _sample(lab, OLD)
+    named_by_old_tombstone = _sample(lab, OLD)
+    _store(container, named_by_live_task, named_by_old_tombstone)
+
+    def task(sample: Sample | None, deleted_at: datetime | None) -> Task:
+        return Task(
+            id=uuid4(),
+            owner_id=owner.id,
+            title="Resample the well",
+            created_at=T0,
+            updated_at=T0,
+            sample_id=sample.id if sample else None,
+            deleted_at=deleted_at,
+        )
+
+    live = task(named_by_live_task, None)
+    old = task(named_by_old_tombstone, OLD)
+    recent = task(None, RECENT)
+    with container.uow() as uow:
+        for t in (live, old, recent):
+            uow.tasks.add(t)
+        uow.commit()
+
+    report = _purge(container)()
+
+    assert report.tombstones == {"task": 1, "result": 0, "sample": 1}
+    with container.uow() as uow:
+        kept = [t.id for t in (live, old, recent) if uow.tasks.get_including_deleted(t.id)]
+        assert kept == [live.id, recent.id]
+        assert uow.samples.get_including_deleted(named_by_live_task.id) is not None
+        assert uow.samples.get_including_deleted(named_by_old_tombstone.id) is None

@@ -119,7 +119,7 @@ def test_two_purges_at_once_share_the_work_without_waiting_or_failing(
     expected = PurgeReport(
         password_reset_tokens=3000,
         rate_limit_hits=2995,
-        tombstones={"result": 1080, "sample": 540},
+        tombstones={"task": 0, "result": 1080, "sample": 540},
     )
     reports: list[PurgeReport] = []
     errors: list[BaseException] = []
@@ -170,7 +170,7 @@ def test_aqualab_purge_prints_what_it_removed(
 
     assert main(["purge", "--batch-size", "3"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["tombstones"] == {"result": 18, "sample": 9}
+    assert printed["tombstones"] == {"task": 0, "result": 18, "sample": 9}
     assert printed["password_reset_tokens"] == 4
     assert printed["rate_limit_hits"] == 0  # the seeded windows are still open
     assert printed["total"] == 31
