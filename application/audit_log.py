@@ -23,7 +23,7 @@ class ListAuditEntries:
 
     def __call__(self, caller: Caller, query: AuditQuery) -> PageView[AuditEntry]:
         require_admin(caller.principal)
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             page = uow.audit.list(query)
             # Plain copies, read while the unit of work is open: storage-backed entries
             # are expired when it closes (rolled back), so they must not escape it.

@@ -355,7 +355,7 @@ class Authenticate:
         claims = self._deps.access_verifier.verify_access(token)
         if claims.session_id is None:
             return self._external(claims)
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             found = uow.sessions.get_with_user(claims.session_id)
             if found is None:
                 raise Unauthenticated("Token revoked")
@@ -374,7 +374,7 @@ class Authenticate:
             return Authenticated(principal, UserView.of(user))
 
     def _external(self, claims: AccessClaims) -> Authenticated:
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             user = uow.users.get(claims.user_id)
             if user is None or not user.can_sign_in():
                 raise Unauthenticated("Unknown, disabled or removed user")

@@ -81,7 +81,7 @@ class ListLabs:
 
     def __call__(self, caller: Caller, query: LabQuery) -> PageView[LabView]:
         principal = caller.principal
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             if principal.is_admin:
                 page = uow.labs.list(query)
             else:
@@ -97,7 +97,7 @@ class GetLab:
 
     def __call__(self, caller: Caller, lab_id: UUID) -> LabView:
         ensure_lab_visible(caller.principal, lab_id, what="Lab")
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             lab = uow.labs.get(lab_id)
             if lab is None:
                 raise NotFound("Lab not found")

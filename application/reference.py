@@ -35,7 +35,7 @@ class ListParameters:
         self._deps = deps
 
     def __call__(self, caller: Caller) -> list[ParameterView]:
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             return [ParameterView.of(p) for p in uow.parameters.all()]
 
 
@@ -44,7 +44,7 @@ class GetParameter:
         self._deps = deps
 
     def __call__(self, caller: Caller, parameter_id: UUID) -> ParameterView:
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             parameter = uow.parameters.get(parameter_id)
             if parameter is None:
                 raise NotFound("Parameter not found")
@@ -154,7 +154,7 @@ class ListStandards:
         self._deps = deps
 
     def __call__(self, caller: Caller) -> list[StandardView]:
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             return [StandardView.of(s, []) for s in uow.standards.all()]
 
 
@@ -163,7 +163,7 @@ class GetStandard:
         self._deps = deps
 
     def __call__(self, caller: Caller, code: str) -> StandardView:
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             standard = uow.standards.get(code)
             if standard is None:
                 raise NotFound("Standard not found")

@@ -135,7 +135,7 @@ class GenerateComplianceReport:
             raise Forbidden("You can only report on your own lab")
         lab_id = cmd.lab_id if principal.is_admin else principal.lab_id
         deps = self._deps
-        with deps.uow() as uow:
+        with deps.uow(read_only=True) as uow:
             lab = uow.labs.get(lab_id) if lab_id is not None else None
             if lab_id is not None and lab is None:
                 problems["lab_id"] = ["Unknown lab"]

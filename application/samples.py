@@ -401,7 +401,7 @@ class ListSamples:
             if principal.lab_id is None:  # no lab yet: no lab data
                 return PageView.of(Page(items=[], total=0, request=query.page), [])
             query = _with_lab(query, principal.lab_id)
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             page = uow.samples.list(query)
             return PageView.of(page, [SampleView.of(s) for s in page.items])
 
@@ -415,7 +415,7 @@ class GetSample:
         self._deps = deps
 
     def __call__(self, caller: Caller, sample_id: UUID) -> SampleView:
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             sample = visible_sample(uow, caller.principal, sample_id)
             results = [ResultView.of(r) for r in uow.results.list_for_sample(sample.id)]
             return SampleView.of(sample, results)
@@ -591,7 +591,7 @@ class ListResults:
         self._deps = deps
 
     def __call__(self, caller: Caller, sample_id: UUID) -> list[ResultView]:
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             sample = visible_sample(uow, caller.principal, sample_id)
             return [ResultView.of(r) for r in uow.results.list_for_sample(sample.id)]
 
@@ -601,7 +601,7 @@ class GetResult:
         self._deps = deps
 
     def __call__(self, caller: Caller, result_id: UUID) -> ResultView:
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             return ResultView.of(visible_result(uow, caller.principal, result_id))
 
 

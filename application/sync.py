@@ -755,7 +755,7 @@ class Sync:
         changes: list[ChangeView] = []
         has_more = False
         if limit > 0:
-            with deps.uow() as uow:
+            with deps.uow(read_only=True) as uow:
                 items = uow.changes.after(lab_id, list(deps.entities), position, limit + 1)
                 has_more = len(items) > limit
                 for item in items[:limit]:
@@ -789,7 +789,7 @@ class SyncStatus:
         self._deps = deps
 
     def __call__(self, caller: Caller, device_id: str) -> DeviceView:
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             device = uow.sync_devices.get(device_id)
             if device is None or not can_see_lab(caller.principal, device.lab_id):
                 raise NotFound("No device with this id has synced")
@@ -813,7 +813,7 @@ class ListConflicts:
         lab_id = _sync_lab(caller.principal)
         if entity is not None and entity not in self._deps.entities:
             raise ValidationFailed({"entity": [f"One of: {', '.join(self._deps.entities)}"]})
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             found = uow.sync_conflicts.list(ConflictQuery(lab_id, entity, resolved, page))
             return PageView.of(found, [ConflictView.of(c) for c in found.items])
 

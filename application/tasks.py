@@ -163,7 +163,7 @@ class ListTasks:
         principal = caller.principal
         require_own_list(principal, path_user)
         query = replace(query, owner_id=principal.user_id)
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             page = uow.tasks.list(query)
             return PageView.of(page, [TaskView.of(t) for t in page.items])
 
@@ -174,7 +174,7 @@ class GetTask:
 
     def __call__(self, caller: Caller, task_id: UUID, *, path_user: UUID | None = None) -> TaskView:
         require_own_list(caller.principal, path_user)
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             return TaskView.of(own_task(uow, caller.principal, task_id))
 
 

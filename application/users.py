@@ -87,7 +87,7 @@ class ListUsers:
 
     def __call__(self, caller: Caller, query: UserQuery) -> PageView[UserView]:
         require_admin(caller.principal)
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             page = uow.users.list(query)
             return PageView.of(page, [UserView.of(u) for u in page.items])
 
@@ -98,7 +98,7 @@ class GetUser:
 
     def __call__(self, caller: Caller, user_id: UUID) -> UserView:
         require_admin(caller.principal)
-        with self._deps.uow() as uow:
+        with self._deps.uow(read_only=True) as uow:
             user = uow.users.get(user_id)
             if user is None:
                 raise NotFound("User not found")

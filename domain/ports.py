@@ -516,7 +516,11 @@ class UnitOfWork(abc.ABC):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        """A new unit of work. `read_only=True` promises it will write nothing: it may
+        then skip the transaction around its reads (each read sees committed data, as
+        in a READ COMMITTED transaction) and `commit()` refuses."""
+        ...
 
 
 class HealthProbe(Protocol):

@@ -29,7 +29,11 @@ from adapters.sqlalchemy.housekeeping import SqlHousekeeping
 from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.rate_limiter import PostgresRateLimiter
 from adapters.sqlalchemy.reports import SqlAlchemyComplianceReports
-from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, make_session_factory
+from adapters.sqlalchemy.unit_of_work import (
+    SqlAlchemyUnitOfWork,
+    make_read_only_session_factory,
+    make_session_factory,
+)
 from adapters.tokens import BetterAuthTokenVerifier, IssuerRoutingVerifier, JwtTokenService
 from application import audit_log, auth, housekeeping, labs, reference, samples, tasks, users
 from application import reports as compliance_reports
@@ -118,12 +122,19 @@ class Container(containers.DeclarativeContainer):
         _engine_resource, url=database_url, pool_size=settings.provided.pool_size
     )
     session_factory = providers.ThreadSafeSingleton(make_session_factory, engine)
+    read_only_session_factory = providers.ThreadSafeSingleton(
+        make_read_only_session_factory, engine
+    )
 
     storage = providers.Callable(lambda s: s.storage, settings)
     uow = providers.Selector(
         storage,
         memory=providers.Factory(InMemoryUnitOfWork, store=memory_store),
-        sql=providers.Factory(SqlAlchemyUnitOfWork, session_factory=session_factory),
+        sql=providers.Factory(
+            SqlAlchemyUnitOfWork,
+            session_factory=session_factory,
+            read_only_session_factory=read_only_session_factory,
+        ),
     )
     audit_chain = providers.Selector(
         storage,

@@ -36,8 +36,9 @@ from domain.ports import AuditChain, UnitOfWork
 class InMemoryUnitOfWork(UnitOfWork):
     audit: InMemoryAuditTrail
 
-    def __init__(self, store: InMemoryStore):
+    def __init__(self, store: InMemoryStore, *, read_only: bool = False):
         self._store = store
+        self._read_only = read_only
         self._tables: dict[str, Table] = {}
         self._committed = False
 
@@ -69,6 +70,8 @@ class InMemoryUnitOfWork(UnitOfWork):
         return self._tables[name]
 
     def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         self._check_unique()
         record_changes(self._store, self._tables)
         for name, table in self._tables.items():

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from domain.errors import Conflict
-from domain.ports import AuditQuery, UserQuery
+from domain.ports import AuditQuery, LabQuery, UserQuery
 from entrypoints.container import Container
 from tests.contract.helpers import make_entry
 from tests.factories import T0, LabFactory, UserFactory
@@ -198,3 +198,12 @@ def test_lab_names_and_codes_are_unique_ignoring_case(
     save(LabFactory(name="No code 1", code=None), LabFactory(name="No code 2", code=None))
     with container.uow() as uow:
         assert uow.labs.get_by_name("no code 2") is not None
+
+
+def test_a_read_only_unit_of_work_cannot_commit(container: Container) -> None:
+    with container.uow(read_only=True) as uow:
+        uow.labs.add(LabFactory())
+        with pytest.raises(RuntimeError):
+            uow.commit()
+    with container.uow(read_only=True) as uow:
+        assert uow.labs.list(LabQuery()).total == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 import pytest
 
@@ -32,8 +33,8 @@ class World:
     labs: labs.LabDeps
     audit: audit_log.AuditDeps
 
-    def uow(self) -> InMemoryUnitOfWork:
-        return InMemoryUnitOfWork(self.store)
+    def uow(self, *, read_only: bool = False) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self.store, read_only=read_only)
 
     def register(
         self, email: str = "ana@lab.ma", password: str = "Passw0rdX", ip: str = "10.0.0.1"
@@ -64,7 +65,7 @@ def world() -> World:
     hasher = PasslibPasswordHasher(memory_kib=1024, time_cost=1)
     mailer = InMemoryMailer()
     limiter = InMemoryRateLimiter()
-    uow = lambda: InMemoryUnitOfWork(store)  # noqa: E731
+    uow = partial(InMemoryUnitOfWork, store)
     settings = auth.AuthSettings(
         register_rate=RateLimit(1000, 60),
         login_rate=RateLimit(1000, 60),
