@@ -88,3 +88,10 @@ def _lab_row() -> dict[str, object]:
         "created_at": lab.created_at,
         "updated_at": lab.updated_at,
     }
+
+
+def test_prepared_statements_are_planned_for_their_parameters(one_connection: sa.Engine) -> None:
+    """Reads now keep psycopg's prepared statements (no ROLLBACK drops them): a generic
+    plan would ignore the search pattern and scan every sample (docs/performance.md)."""
+    with one_connection.connect() as conn:
+        assert conn.scalar(sa.text("SHOW plan_cache_mode")) == "force_custom_plan"
