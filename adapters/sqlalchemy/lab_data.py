@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy import tables
+from adapters.sqlalchemy.jsonb import jsonb_text
 from adapters.sqlalchemy.repositories import RowMapper, contains, escape_like
 from domain.compliance import ComplianceStatus
 from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
@@ -129,10 +129,6 @@ def copy_rows(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]])
             copy.write_row([row[c] for c in columns])
 
 
-def _jsonb(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 def sample_row(s: Sample) -> dict[str, Any]:
     return {
         "id": s.id, "lab_id": s.lab_id, "type": s.type.value, "location": s.location,
@@ -141,7 +137,7 @@ def sample_row(s: Sample) -> dict[str, Any]:
         "compliance_status": s.compliance_status.value, "notes": s.notes,
         "version": s.version, "created_at": s.created_at, "created_by": s.created_by,
         "updated_at": s.updated_at, "updated_by": s.updated_by, "deleted_at": s.deleted_at,
-        "sync_clock": _jsonb(s.sync_clock),
+        "sync_clock": jsonb_text(s.sync_clock),
     }  # fmt: skip
 
 
@@ -151,10 +147,10 @@ def result_row(r: TestResult) -> dict[str, Any]:
         "value": r.value, "qualifier": r.qualifier.value,
         "detection_limit": r.detection_limit, "unit": r.unit, "test_date": r.test_date,
         "technician_name": r.technician_name, "test_method": r.test_method,
-        "compliance_status": r.compliance_status.value, "evaluations": _jsonb(r.evaluations),
+        "compliance_status": r.compliance_status.value, "evaluations": jsonb_text(r.evaluations),
         "notes": r.notes, "version": r.version, "created_at": r.created_at,
         "created_by": r.created_by, "updated_at": r.updated_at, "updated_by": r.updated_by,
-        "deleted_at": r.deleted_at, "sync_clock": _jsonb(r.sync_clock),
+        "deleted_at": r.deleted_at, "sync_clock": jsonb_text(r.sync_clock),
     }  # fmt: skip
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.instrumentation import manager_of_class
 
 from adapters.sqlalchemy import tables
+from adapters.sqlalchemy.jsonb import jsonb_text
 from domain.audit import AuditEntry
 from domain.model import AuthSession, Lab, PasswordResetToken, RefreshToken, User
 from domain.paging import Page, PageRequest, Sort
@@ -244,10 +244,6 @@ AUDIT_COPY = (
 )
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 class SqlAlchemyAuditTrail(AuditTrail):
     """Entries are plain rows, not ORM objects: buffered, then inserted in one statement
     when the unit of work commits (or before a read of the trail in the same one).
@@ -279,8 +275,8 @@ class SqlAlchemyAuditTrail(AuditTrail):
                         e.entity_type.value,
                         e.entity_id,
                         e.action.value,
-                        None if e.old_values is None else _json(e.old_values),
-                        None if e.new_values is None else _json(e.new_values),
+                        None if e.old_values is None else jsonb_text(e.old_values),
+                        None if e.new_values is None else jsonb_text(e.new_values),
                         e.reason,
                         e.request_id,
                         e.device_id,

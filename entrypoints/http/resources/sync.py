@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from uuid import UUID
 
 import falcon
+import orjson
 
 from application import sync
 from entrypoints.http.common import caller, list_payload, page_request
@@ -56,7 +56,7 @@ def sync_json(result: sync.SyncResult) -> str:
     """The response, with records the storage already serialized spliced in as they are."""
     payload = sync_payload(result)
     del payload["changes"]
-    head = json.dumps(payload, separators=(",", ":"))
+    head = orjson.dumps(payload).decode()
     return f'{head[:-1]},"changes":[{",".join(map(_change, result.changes))}]}}'
 
 
@@ -69,7 +69,7 @@ def _change(change: sync.ChangeView) -> str:
         if data is None
         else data
         if isinstance(data, sync.RawJson)
-        else json.dumps(data, separators=(",", ":"))
+        else orjson.dumps(data).decode()
     )
     return (
         f'{{"entity":"{change.entity}","op":"{change.op.value}","id":"{change.id}",'
