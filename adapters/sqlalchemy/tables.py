@@ -59,14 +59,24 @@ def _sync_columns() -> tuple[sa.Column[object], ...]:
     """What every syncable table carries (docs/adr/0009-sync-engine.md).
 
     `sync_clock` is the field clock of domain/sync.py. `sync_txid`/`sync_seq` place the
-    row's latest change in the change feed; the `aqualab_sync_stamp` trigger sets both on every
-    insert and update (`pg_current_xact_id()` and the next `sync_change_seq`), so no
-    write path can forget them.
+    row's latest change in the change feed: `pg_current_xact_id()` and the next
+    `sync_change_seq`, from column defaults on insert and from the `aqualab_sync_stamp`
+    trigger on every update, so no write path can forget them (migration 0006).
     """
     return (
         sa.Column("sync_clock", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
-        sa.Column("sync_txid", sa.BigInteger, nullable=False),
-        sa.Column("sync_seq", sa.BigInteger, nullable=False),
+        sa.Column(
+            "sync_txid",
+            sa.BigInteger,
+            nullable=False,
+            server_default=sa.text("(pg_current_xact_id()::text::bigint)"),
+        ),
+        sa.Column(
+            "sync_seq",
+            sa.BigInteger,
+            nullable=False,
+            server_default=sa.text("nextval('sync_change_seq')"),
+        ),
     )
 
 
@@ -200,12 +210,9 @@ audit_log = sa.Table(
 audit_pending = sa.Table(
     "audit_pending",
     metadata,
-    sa.Column(
-        "entry_id",
-        sa.BigInteger,
-        sa.ForeignKey("audit_log.id", deferrable=True, initially="DEFERRED"),
-        primary_key=True,
-    ),
+    # No foreign key: the queueing trigger writes the row from the audit entry itself,
+    # and audit entries are never deleted (migration 0006).
+    sa.Column("entry_id", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("txid", Xid8, nullable=False),
 )
 

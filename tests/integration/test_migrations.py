@@ -75,7 +75,7 @@ def test_upgrade_downgrade_upgrade_on_a_fresh_database(scratch_database_url: str
     assert expected_tables <= tables
     assert triggers == TRIGGERS
     assert functions == {"aqualab_reject_change", "aqualab_queue_for_seal", "aqualab_sync_stamp"}
-    assert version == HEAD == "0005"
+    assert version == HEAD == "0006"
     assert _count(scratch_database_url, "standard_limits") > 30  # the seeded reference data
 
     command.downgrade(config, "base")
