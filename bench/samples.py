@@ -374,6 +374,7 @@ def explain_all(pg: base.EmbeddedPostgres, lab_id: Any, list_plans: list[Plan]) 
     from adapters.sqlalchemy.engine import make_engine
     from adapters.sqlalchemy.lab_data import SqlAlchemySampleRepository
     from adapters.sqlalchemy.orm import start_mappers
+    from adapters.sqlalchemy.records import RecordTracker
     from domain.compliance import ComplianceStatus
     from domain.lab_data import SampleStatus, SampleType
     from domain.paging import Sort
@@ -416,7 +417,8 @@ def explain_all(pg: base.EmbeddedPostgres, lab_id: Any, list_plans: list[Plan]) 
         sa.event.listen(engine, "before_cursor_execute", record)
         try:
             with Session(engine) as session:
-                SqlAlchemySampleRepository(session).list(sample_query(params))
+                repository = SqlAlchemySampleRepository(session, RecordTracker(session))
+                repository.list(sample_query(params))
         finally:
             sa.event.remove(engine, "before_cursor_execute", record)
         timings, plans_text = [], []

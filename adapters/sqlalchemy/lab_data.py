@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.jsonb import jsonb_text
-from adapters.sqlalchemy.repositories import RowMapper, contains, escape_like
+from adapters.sqlalchemy.records import SAMPLE, RecordTracker, by_ids, fetch
+from adapters.sqlalchemy.repositories import contains, escape_like
 from domain.compliance import ComplianceStatus
 from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
 from domain.paging import EXACT_TOTAL_LIMIT, Page
@@ -27,7 +28,6 @@ FEW_MATCHES = 2_000
 T = TypeVar("T")
 # A planner estimate at least this large is trusted without counting (ADR 0008).
 BROAD_ESTIMATE = 5 * EXACT_TOTAL_LIMIT
-_SAMPLES = RowMapper(Sample, tables.samples)
 
 
 class SqlAlchemyParameterRepository(ParameterRepository):
@@ -154,44 +154,44 @@ def result_row(r: TestResult) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def get_many(
-    session: Session, cls: type[T], table: sa.Table, ids: Collection[UUID], *, lock: bool
-) -> dict[UUID, T]:
-    """Rows by id, tombstones included; locked in id order when asked (no deadlocks
-    between batches), re-read so the lock's version is what the caller sees."""
-    if not ids:
-        return {}
-    query = sa.select(cls).where(table.c.id.in_(list(ids))).order_by(table.c.id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return {row.id: row for row in session.scalars(query)}  # type: ignore[attr-defined]
-
-
 class SqlAlchemySampleRepository(SampleRepository):
-    def __init__(self, session: Session):
+    """Samples are plain records tracked by the unit of work (adapters/sqlalchemy/records.py)."""
+
+    def __init__(self, session: Session, tracker: RecordTracker):
         self._s = session
+        self._tracker = tracker
+        self._records = tracker.samples
+
+    def _conn(self) -> sa.Connection:
+        self._tracker.flush()
+        return self._s.connection()
 
     def add(self, sample: Sample) -> None:
-        self._s.add(sample)
+        self._records.add(sample)
 
     def get(self, sample_id: UUID) -> Sample | None:
-        sample = self._s.get(Sample, sample_id)
+        sample = self.get_including_deleted(sample_id)
         return sample if sample is not None and not sample.is_deleted else None
 
     def get_including_deleted(self, sample_id: UUID) -> Sample | None:
-        return self._s.get(Sample, sample_id)
+        cached = self._records.cached(sample_id)
+        if cached is not None:
+            return cached
+        found = fetch(self._records, self._conn(), [tables.samples.c.id == sample_id])
+        return found[0] if found else None
 
     def add_many(self, samples: Sequence[Sample]) -> None:
         copy_rows(self._s, tables.samples, [sample_row(s) for s in samples])
+        self._records.remember_written(samples)
 
     def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, Sample]:
-        return get_many(self._s, Sample, tables.samples, ids, lock=lock)
+        return by_ids(self._records, self._conn(), ids, lock=lock)
 
     def list(self, query: SampleQuery) -> Page[Sample]:
         """One page, as read-only snapshots (Core rows mapped straight to `Sample`s)."""
         conditions = sample_conditions(query)
         matching = sa.select(sa.literal(1)).select_from(tables.samples).where(*conditions)
-        conn = self._s.connection()
+        conn = self._conn()
         shape = _shape(query)
         counted: int | None = None
         estimate = self._estimate(matching) if shape in _broad_shapes else None
@@ -230,14 +230,14 @@ class SqlAlchemySampleRepository(SampleRepository):
         # With an estimated total, one extra row tells whether another page exists.
         fetch = query.page.limit + (0 if exact else 1)
         stmt = (
-            sa.select(*(columns[name] for name in _SAMPLES.names))
+            sa.select(*(columns[name] for name in SAMPLE.names))
             .order_by(*order)
             .limit(fetch)
             .offset(query.page.offset)
         )
         if source is tables.samples:
             stmt = stmt.where(*conditions)
-        rows = [_SAMPLES.one(row) for row in conn.execute(stmt)]
+        rows = [SAMPLE.build(row) for row in conn.execute(stmt)]
         more = None if exact else len(rows) > query.page.limit
         return Page(
             items=rows[: query.page.limit],
@@ -298,34 +298,46 @@ def _remember(shape: tuple[Any, ...] | None, *, broad: bool) -> None:
 
 
 class SqlAlchemyResultRepository(ResultRepository):
-    def __init__(self, session: Session):
+    """Results are plain records tracked by the unit of work (adapters/sqlalchemy/records.py)."""
+
+    def __init__(self, session: Session, tracker: RecordTracker):
         self._s = session
+        self._tracker = tracker
+        self._records = tracker.results
+
+    def _conn(self) -> sa.Connection:
+        self._tracker.flush()
+        return self._s.connection()
 
     def add(self, result: TestResult) -> None:
-        self._s.add(result)
+        self._records.add(result)
 
     def get(self, result_id: UUID) -> TestResult | None:
-        result = self._s.get(TestResult, result_id)
+        result = self.get_including_deleted(result_id)
         return result if result is not None and not result.is_deleted else None
 
     def get_including_deleted(self, result_id: UUID) -> TestResult | None:
-        return self._s.get(TestResult, result_id)
+        cached = self._records.cached(result_id)
+        if cached is not None:
+            return cached
+        found = fetch(self._records, self._conn(), [tables.test_results.c.id == result_id])
+        return found[0] if found else None
 
     def list_for_sample(self, sample_id: UUID) -> list[TestResult]:
         c = tables.test_results.c
-        return list(
-            self._s.scalars(
-                sa.select(TestResult)
-                .where(c.sample_id == sample_id, c.deleted_at.is_(None))
-                .order_by(c.test_date, c.id)
-            )
+        return fetch(
+            self._records,
+            self._conn(),
+            [c.sample_id == sample_id, c.deleted_at.is_(None)],
+            order_by=[c.test_date, c.id],
         )
 
     def add_many(self, results: Sequence[TestResult]) -> None:
         copy_rows(self._s, tables.test_results, [result_row(r) for r in results])
+        self._records.remember_written(results)
 
     def get_many(self, ids: Collection[UUID], *, lock: bool = False) -> dict[UUID, TestResult]:
-        return get_many(self._s, TestResult, tables.test_results, ids, lock=lock)
+        return by_ids(self._records, self._conn(), ids, lock=lock)
 
     def statuses_for_samples(
         self, sample_ids: Collection[UUID]
@@ -333,7 +345,7 @@ class SqlAlchemyResultRepository(ResultRepository):
         c = tables.test_results.c
         found: dict[UUID, list[ComplianceStatus]] = {sid: [] for sid in sample_ids}
         if sample_ids:
-            rows = self._s.execute(
+            rows = self._conn().execute(
                 sa.select(c.sample_id, c.compliance_status).where(
                     c.sample_id.in_(list(sample_ids)), c.deleted_at.is_(None)
                 )
@@ -345,7 +357,7 @@ class SqlAlchemyResultRepository(ResultRepository):
     def ids_for_parameter(self, parameter_code: str) -> list[UUID]:
         c = tables.test_results.c
         return list(
-            self._s.scalars(
+            self._conn().scalars(
                 sa.select(c.id)
                 .where(c.parameter == parameter_code, c.deleted_at.is_(None))
                 .order_by(c.id)

@@ -7,7 +7,7 @@ import threading
 from sqlalchemy.orm import registry
 
 from adapters.sqlalchemy import tables
-from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
+from domain.lab_data import Parameter, Standard, StandardLimit
 from domain.model import AuthSession, Lab, PasswordResetToken, RefreshToken, User
 from domain.sync import SyncConflict, SyncDevice
 from domain.tasks import Task
@@ -31,10 +31,8 @@ def start_mappers() -> None:
         mapper_registry.map_imperatively(Parameter, tables.parameters)
         mapper_registry.map_imperatively(Standard, tables.standards)
         mapper_registry.map_imperatively(StandardLimit, tables.standard_limits)
-        # The feed position is the database's business (a trigger sets it): not mapped.
-        feed = ["sync_txid", "sync_seq"]
-        mapper_registry.map_imperatively(Sample, tables.samples, exclude_properties=feed)
-        mapper_registry.map_imperatively(TestResult, tables.test_results, exclude_properties=feed)
+        # Samples and results are not mapped: plain records tracked by the unit of work
+        # (adapters/sqlalchemy/records.py; ADR 0013).
         mapper_registry.map_imperatively(SyncDevice, tables.sync_devices)
         mapper_registry.map_imperatively(SyncConflict, tables.sync_conflicts)
         mapper_registry.map_imperatively(Task, tables.tasks)

@@ -16,6 +16,7 @@ from adapters.sqlalchemy.lab_data import (
     SqlAlchemySampleRepository,
     SqlAlchemyStandardRepository,
 )
+from adapters.sqlalchemy.records import RecordTracker, flush_records_before_statements
 from adapters.sqlalchemy.repositories import (
     SqlAlchemyAuditTrail,
     SqlAlchemyLabRepository,
@@ -51,7 +52,9 @@ READ_ONLY = "aqualab_read_only"
 
 
 def make_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+    factory = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+    flush_records_before_statements(factory)
+    return factory
 
 
 def make_read_only_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
@@ -111,8 +114,9 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.audit = SqlAlchemyAuditTrail(self.session)
         self.parameters = SqlAlchemyParameterRepository(self.session)
         self.standards = SqlAlchemyStandardRepository(self.session)
-        self.samples = SqlAlchemySampleRepository(self.session)
-        self.results = SqlAlchemyResultRepository(self.session)
+        self.records = RecordTracker(self.session)
+        self.samples = SqlAlchemySampleRepository(self.session, self.records)
+        self.results = SqlAlchemyResultRepository(self.session, self.records)
         self.sync_devices = SqlAlchemySyncDeviceRepository(self.session)
         self.sync_conflicts = SqlAlchemySyncConflictRepository(self.session)
         self.changes = SqlAlchemyChangeFeed(self.session)
@@ -123,6 +127,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         if self._read_only:
             raise ReadOnlyViolation("commit")
         try:
+            self.records.flush()
             self.audit.write_pending()
             self.session.commit()
         except sa_exc.IntegrityError as exc:
@@ -145,10 +150,12 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         session = self.session
         if session.new or session.dirty or session.deleted:
             session.rollback()
+        self.records.clear()
         session.close()
 
     def rollback(self) -> None:
         self.audit.discard_pending()
+        self.records.clear()
         self.session.rollback()
 
     def close(self) -> None:

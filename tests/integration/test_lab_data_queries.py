@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.lab_data import SqlAlchemySampleRepository
 from adapters.sqlalchemy.orm import start_mappers
+from adapters.sqlalchemy.records import RecordTracker
 from application.context import Caller, Principal
 from domain.compliance import ComplianceStatus
 from domain.lab_data import SampleStatus, SampleType
@@ -144,7 +145,7 @@ def _captured_list(engine: sa.Engine, query: SampleQuery) -> list[tuple[str, Any
     sa.event.listen(engine, "before_cursor_execute", record)
     try:
         with Session(engine) as session:
-            page = SqlAlchemySampleRepository(session).list(query)
+            page = SqlAlchemySampleRepository(session, RecordTracker(session)).list(query)
             assert page.items, "each EXPLAINed query should find something"
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
@@ -337,7 +338,7 @@ def test_large_totals_are_estimated_and_has_more_stays_exact(
         )
     assert live > EXACT_TOTAL_LIMIT
     with Session(admin_engine) as session:
-        repo = SqlAlchemySampleRepository(session)
+        repo = SqlAlchemySampleRepository(session, RecordTracker(session))
         first = repo.list(SampleQuery(lab_id=LAB_A))
         assert first.total_exact is False and first.has_more is True
         assert abs(first.total - live) <= live * 0.2  # the planner's estimate, after ANALYZE

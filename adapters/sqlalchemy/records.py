@@ -1,0 +1,229 @@
+"""Plain domain records kept in step with their table without the ORM (samples, results).
+
+The ORM instruments every attribute of a mapped class: each read and write of a field
+goes through a descriptor and each write records history. A sync batch creates, reads
+and judges a thousand records, and that instrumentation cost more than a third of its
+Python time (docs/adr/0013-plain-records-for-lab-data.md). These records are plain
+dataclasses; a `RecordTable` gives one table what the session gave them:
+
+- an identity map: one object per id within a unit of work, so two loads of a sample
+  see each other's changes;
+- change tracking by comparison: each loaded or written object keeps a snapshot of its
+  column values, and `flush` writes an UPDATE of the changed columns only, grouped so
+  that a batch of like changes is one `executemany`;
+- pending inserts, written at the next flush (or by COPY for bulk creates).
+
+`RecordTracker.flush` runs before every query of these tables, before any other
+statement the session executes (the session's autoflush, kept) and at commit.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from adapters.sqlalchemy import tables
+from domain.lab_data import Sample, TestResult
+
+R = TypeVar("R")
+
+# Set by the database (column defaults on insert, a trigger on update), never by the app.
+DATABASE_OWNED = frozenset({"sync_txid", "sync_seq"})
+
+
+class RecordShape(Generic[R]):
+    """How one record class maps onto one table: column by column, same names."""
+
+    def __init__(self, cls: type[R], table: sa.Table):
+        self.cls = cls
+        self.table = table
+        self.columns = tuple(c for c in table.c if c.key not in DATABASE_OWNED)
+        self.names = tuple(c.key for c in self.columns)
+        self.values: Callable[[R], tuple[Any, ...]] = operator.attrgetter(*self.names)
+        self._new = object.__new__
+
+    def build(self, row: Iterable[Any]) -> R:
+        """A record from a row of `columns` (no `__init__`: the row is already valid)."""
+        record: Any = self._new(self.cls)
+        record.__dict__.update(zip(self.names, row, strict=True))
+        return record  # type: ignore[no-any-return]
+
+    def select(self) -> sa.Select[Any]:
+        return sa.select(*self.columns)
+
+    def row(self, record: R) -> dict[str, Any]:
+        return dict(zip(self.names, self.values(record), strict=True))
+
+
+SAMPLE = RecordShape(Sample, tables.samples)
+RESULT = RecordShape(TestResult, tables.test_results)
+
+
+class RecordTable(Generic[R]):
+    """One table's records within one unit of work."""
+
+    def __init__(self, shape: RecordShape[R]):
+        self.shape = shape
+        self._loaded: dict[UUID, R] = {}
+        self._snapshots: dict[UUID, tuple[Any, ...]] = {}
+        self._new: dict[UUID, R] = {}
+
+    # --- what the repositories use ------------------------------------------------
+
+    def cached(self, record_id: UUID) -> R | None:
+        return self._new.get(record_id) or self._loaded.get(record_id)
+
+    def add(self, record: R) -> None:
+        self._new[record.id] = record  # type: ignore[attr-defined]
+
+    def adopt(self, row: Sequence[Any], *, refresh: bool = False) -> R:
+        """The identity-mapped record of a fetched row. A record already here keeps its
+        (possibly changed) values, unless `refresh` says the row is newer (a locking
+        read after a flush), in which case the row's values replace them."""
+        record_id = row[0]
+        record = self._loaded.get(record_id)
+        if record is None:
+            record = self.shape.build(row)
+            self._loaded[record_id] = record
+        elif refresh:
+            record.__dict__.update(zip(self.shape.names, row, strict=True))
+        else:
+            return record
+        self._snapshots[record_id] = tuple(row)
+        return record
+
+    def remember_written(self, records: Iterable[R]) -> None:
+        """Records just written by COPY: tracked from now on, as stored."""
+        for record in records:
+            record_id = record.id  # type: ignore[attr-defined]
+            self._loaded[record_id] = record
+            self._snapshots[record_id] = self.shape.values(record)
+
+    # --- the unit of work's part --------------------------------------------------
+
+    @property
+    def has_changes(self) -> bool:
+        if self._new:
+            return True
+        values = self.shape.values
+        return any(values(r) != self._snapshots[i] for i, r in self._loaded.items())
+
+    def flush(self, conn: sa.Connection) -> None:
+        shape = self.shape
+        if self._new:
+            new = list(self._new.values())
+            conn.execute(shape.table.insert(), [shape.row(r) for r in new])
+            self._new.clear()
+            self.remember_written(new)
+        groups: dict[tuple[int, ...], list[dict[str, Any]]] = {}
+        names = shape.names
+        for record_id, record in self._loaded.items():
+            now = shape.values(record)
+            before = self._snapshots[record_id]
+            if now == before:
+                continue
+            changed = tuple(i for i, (a, b) in enumerate(zip(now, before, strict=True)) if a != b)
+            if not changed:  # equal values that compare unequal by identity only
+                self._snapshots[record_id] = now
+                continue
+            params = {f"v_{names[i]}": now[i] for i in changed}
+            params["k_id"] = record_id
+            groups.setdefault(changed, []).append(params)
+            self._snapshots[record_id] = now
+        table = shape.table
+        for changed, rows in groups.items():
+            statement = (
+                table.update()
+                .where(table.c.id == sa.bindparam("k_id"))
+                .values({names[i]: sa.bindparam(f"v_{names[i]}") for i in changed})
+            )
+            conn.execute(statement, rows)
+
+    def clear(self) -> None:
+        self._loaded.clear()
+        self._snapshots.clear()
+        self._new.clear()
+
+
+class RecordTracker:
+    """Every plain-record table of one unit of work, flushed together."""
+
+    def __init__(self, session: Session):
+        self._session = session
+        self.samples = RecordTable(SAMPLE)
+        self.results = RecordTable(RESULT)
+        self._tables: tuple[RecordTable[Any], ...] = (self.samples, self.results)
+        self._flushing = False
+        session.info["records"] = self
+
+    @property
+    def has_changes(self) -> bool:
+        return any(t.has_changes for t in self._tables)
+
+    def flush(self) -> None:
+        if self._flushing:
+            return
+        self._flushing = True
+        try:
+            conn = self._session.connection()
+            for table in self._tables:
+                table.flush(conn)
+        finally:
+            self._flushing = False
+
+    def clear(self) -> None:
+        for table in self._tables:
+            table.clear()
+
+
+def flush_records_before_statements(session_factory: Any) -> None:
+    """The session's autoflush, extended to the plain records: any statement the session
+    runs first sees their pending changes (as it sees its own mapped objects')."""
+    if not event.contains(session_factory, "do_orm_execute", _flush_first):
+        event.listen(session_factory, "do_orm_execute", _flush_first)
+
+
+def _flush_first(state: ORMExecuteState) -> None:
+    tracker = state.session.info.get("records")
+    if tracker is not None:
+        tracker.flush()
+
+
+def fetch(
+    records: RecordTable[R],
+    conn: sa.Connection,
+    conditions: Sequence[Any],
+    *,
+    order_by: Sequence[Any] = (),
+    lock: bool = False,
+) -> list[R]:
+    """Records matching `conditions`, identity-mapped (locked and refreshed on request)."""
+    statement = records.shape.select().where(*conditions).order_by(*order_by)
+    if lock:
+        statement = statement.with_for_update()
+    return [records.adopt(row, refresh=lock) for row in conn.execute(statement)]
+
+
+def by_ids(
+    records: RecordTable[R], conn: sa.Connection, ids: Collection[UUID], *, lock: bool
+) -> dict[UUID, R]:
+    """Records by id, tombstones included; locked in id order when asked (no deadlocks
+    between batches), re-read so the lock's version is what the caller sees."""
+    if not ids:
+        return {}
+    table = records.shape.table
+    if not lock:
+        found = {i: r for i in ids if (r := records.cached(i)) is not None}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            for record in fetch(records, conn, [table.c.id.in_(missing)]):
+                found[record.id] = record  # type: ignore[attr-defined]
+        return found
+    rows = fetch(records, conn, [table.c.id.in_(list(ids))], order_by=[table.c.id], lock=True)
+    return {r.id: r for r in rows}  # type: ignore[attr-defined]

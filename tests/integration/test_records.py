@@ -1,0 +1,121 @@
+"""Plain sample and result records tracked by the SQL unit of work (ADR 0013).
+
+The contract suite shows the application-visible behaviour is the same on both storages;
+these tests pin the tracker's own promises on a real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+
+from adapters.sqlalchemy import tables
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, make_session_factory
+from domain.compliance import ComplianceStatus
+from domain.lab_data import Sample, SampleStatus
+from tests.factories import LabFactory, ResultFactory, SampleFactory
+
+pytestmark = pytest.mark.integration
+
+NewUow = Callable[[], SqlAlchemyUnitOfWork]
+
+
+@pytest.fixture
+def new_uow(engine: sa.Engine) -> NewUow:
+    factory = make_session_factory(engine)
+    return lambda: SqlAlchemyUnitOfWork(factory)
+
+
+@pytest.fixture
+def stored(new_uow: NewUow) -> list[Sample]:
+    lab = LabFactory()
+    samples = [SampleFactory(lab_id=lab.id) for _ in range(3)]
+    with new_uow() as uow:
+        uow.labs.add(lab)
+        for sample in samples:
+            uow.samples.add(sample)
+        uow.commit()
+    return samples
+
+
+def _row(engine: sa.Engine, sample: Sample) -> sa.Row[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(tables.samples).where(tables.samples.c.id == sample.id)).one()
+
+
+def test_one_object_per_id_within_a_unit_of_work(new_uow: NewUow, stored: list[Sample]) -> None:
+    with new_uow() as uow:
+        first = uow.samples.get(stored[0].id)
+        again = uow.samples.get_many([stored[0].id, stored[1].id])[stored[0].id]
+        assert first is again is uow.samples.get_including_deleted(stored[0].id)
+
+
+def test_only_changed_records_and_columns_are_written(
+    new_uow: NewUow, stored: list[Sample], engine: sa.Engine
+) -> None:
+    untouched_before = _row(engine, stored[2])
+    with new_uow() as uow:
+        a, b, c = (uow.samples.get(s.id) for s in stored)
+        assert a is not None and b is not None and c is not None
+        a.notes = "turbid on arrival"
+        b.status = SampleStatus.RECEIVED
+        # Meanwhile another writer changes a column of `a` this unit of work never touched.
+        with engine.begin() as other:
+            other.execute(
+                sa.update(tables.samples)
+                .where(tables.samples.c.id == a.id)
+                .values(collector_name="Changed elsewhere")
+            )
+        uow.commit()
+    assert _row(engine, stored[0]).notes == "turbid on arrival"
+    assert _row(engine, stored[0]).collector_name == "Changed elsewhere"
+    assert _row(engine, stored[1]).status == SampleStatus.RECEIVED
+    assert _row(engine, stored[2]) == untouched_before  # not even restamped
+
+
+def test_pending_changes_are_visible_to_the_next_query(
+    new_uow: NewUow, stored: list[Sample]
+) -> None:
+    sample = stored[0]
+    with new_uow() as uow:
+        uow.results.add(
+            ResultFactory(
+                lab_id=sample.lab_id, sample_id=sample.id, compliance_status=ComplianceStatus.FAIL
+            )
+        )
+        assert uow.results.statuses_for_samples([sample.id]) == {sample.id: [ComplianceStatus.FAIL]}
+        assert [r.sample_id for r in uow.results.list_for_sample(sample.id)] == [sample.id]
+
+
+def test_a_rollback_forgets_every_change(new_uow: NewUow, stored: list[Sample]) -> None:
+    with new_uow() as uow:
+        sample = uow.samples.get(stored[0].id)
+        assert sample is not None
+        sample.notes = "never stored"
+        uow.samples.add(SampleFactory(lab_id=sample.lab_id))
+        uow.rollback()
+        reloaded = uow.samples.get(stored[0].id)
+        assert reloaded is not None and reloaded is not sample
+        assert reloaded.notes == stored[0].notes
+        uow.commit()  # nothing left to write
+    with new_uow() as uow:
+        assert uow.samples.get(stored[0].id).notes == stored[0].notes  # type: ignore[union-attr]
+
+
+def test_a_locking_read_sees_the_latest_committed_row(
+    new_uow: NewUow, stored: list[Sample], engine: sa.Engine
+) -> None:
+    with new_uow() as uow:
+        early = uow.samples.get(stored[0].id)
+        assert early is not None and early.version == 1
+        with engine.begin() as other:
+            other.execute(
+                sa.update(tables.samples)
+                .where(tables.samples.c.id == early.id)
+                .values(version=2, notes="from another transaction")
+            )
+        locked = uow.samples.get_many([early.id], lock=True)[early.id]
+        assert locked is early
+        assert (early.version, early.notes) == (2, "from another transaction")
