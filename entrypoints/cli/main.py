@@ -264,7 +264,7 @@ def _serve_waitress(args: argparse.Namespace, settings: Settings, url: str | Non
     import waitress
 
     from entrypoints.container import build_container
-    from entrypoints.http.app import create_app
+    from entrypoints.http.app import create_app, freeze_startup_heap
     from entrypoints.sealer import AuditSealer
 
     # waitress's I/O thread must win the GIL often; at the default 5 ms, 8 busy workers
@@ -275,6 +275,7 @@ def _serve_waitress(args: argparse.Namespace, settings: Settings, url: str | Non
     app = create_app(container)
     sealer = AuditSealer(container.audit_chain())
     sealer.start()
+    freeze_startup_heap()
     remove_pid_file = _write_pid_file(settings)
 
     def _terminate(signum: int, frame: FrameType | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import falcon
@@ -39,6 +40,16 @@ def _pool_stats(container: Container) -> dict[str, int]:
         return {}
     pool: Any = container.engine().pool
     return {"size": pool.size(), "checked_out": pool.checkedout(), "overflow": pool.overflow()}
+
+
+def freeze_startup_heap() -> None:
+    """Put what start-up built (modules, the container, the app, SQLAlchemy's caches) out
+    of the garbage collector's way: its periodic full collections then scan only what
+    requests allocate. Without it every third or fourth 1,000-mutation sync batch paid a
+    full collection (~150 ms instead of ~100 ms of CPU in bench/profile_sync.py), and a
+    12,000-record pull took 620 ms instead of 446."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(container: Container) -> falcon.App[Any, Any]:

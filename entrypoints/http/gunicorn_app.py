@@ -114,7 +114,7 @@ class AquaLabGunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn is unt
     def load(self) -> Any:
         """In each worker, after the fork: a container, an app and maybe the sealer of its own."""
         from entrypoints.container import build_container
-        from entrypoints.http.app import create_app
+        from entrypoints.http.app import create_app, freeze_startup_heap
         from entrypoints.logs import configure_logging
         from entrypoints.sealer import AuditSealer
 
@@ -127,6 +127,7 @@ class AquaLabGunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn is unt
         lease = SealerLease(sealer_lock_path(settings.var_dir, os.getppid()))
         self.sealer = AuditSealer(LeasedAuditChain(self.container.audit_chain(), lease))
         self.sealer.start()
+        freeze_startup_heap()
         return app
 
     def close_worker(self) -> None:

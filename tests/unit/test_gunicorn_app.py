@@ -96,3 +96,16 @@ def test_worker_heartbeats_live_on_tmpfs_when_there_is_one() -> None:
     options = gunicorn_options(load_settings(workers=2))
     expected = "/dev/shm" if Path("/dev/shm").is_dir() else None
     assert options["worker_tmp_dir"] == expected
+
+
+def test_the_start_up_heap_is_frozen_out_of_the_collectors_way() -> None:
+    import gc
+
+    from entrypoints.http.app import freeze_startup_heap
+
+    gc.unfreeze()
+    try:
+        freeze_startup_heap()
+        assert gc.get_freeze_count() > 10_000  # modules, classes, the app: all set aside
+    finally:
+        gc.unfreeze()
