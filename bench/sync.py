@@ -481,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  push: {pushed}", flush=True)
             del bodies
             pulled = pull(server, tokens[1], "bench-pull", pushed["records"])
-            print(f"  pull: {pulled}", flush=True)
+            print(f"  pull: { {k: v for k, v in pulled.items() if k != 'keys'} }", flush=True)
             rows = server_rows(pg)
             if pulled["records"] != rows or pulled["duplicates"]:
                 raise RuntimeError(f"pull got {pulled['records']} of {rows} rows")
