@@ -95,6 +95,52 @@ class ReferenceSource(Protocol):
     def standards(self) -> LimitLookup: ...
 
 
+class ReferenceCache:
+    """Parameters, standards and limits read once per batch (four queries, whatever the
+    number of parameters), not once per result."""
+
+    def __init__(self, uow: UnitOfWork):
+        self._uow = uow
+        self._parameters: dict[str, Parameter] | None = None
+        self._standards: list[Standard] | None = None
+        self._limits: dict[str, list[StandardLimit]] | None = None
+        self._applicable: dict[str, list[Limit]] = {}
+
+    @property
+    def parameters(self) -> ParameterLookup:
+        return self
+
+    @property
+    def standards(self) -> LimitLookup:
+        return self
+
+    def get_by_code(self, code: str) -> Parameter | None:
+        if self._parameters is None:
+            self._parameters = {p.code: p for p in self._uow.parameters.all()}
+        return self._parameters.get(code)
+
+    def all(self) -> list[Standard]:
+        if self._standards is None:
+            self._standards = self._uow.standards.all()
+        return self._standards
+
+    def limits_for_parameter(self, parameter_code: str) -> list[StandardLimit]:
+        if self._limits is None:
+            self._limits = {}
+            for standard in sorted(self.all(), key=lambda s: s.code):
+                for limit in self._uow.standards.limits_of_standard(standard.code):
+                    self._limits.setdefault(limit.parameter_code, []).append(limit)
+        return self._limits.get(parameter_code, [])
+
+    def applicable_limits(self, parameter_code: str) -> list[Limit]:
+        """`applicable_limits`, built once per parameter (a batch judges hundreds of
+        results of the same few parameters)."""
+        found = self._applicable.get(parameter_code)
+        if found is None:
+            found = self._applicable[parameter_code] = _applicable_limits(self, parameter_code)
+        return found
+
+
 def change_stamp(caller: Caller, now: datetime) -> Stamp:
     """The stamp of a change made through the API (not replayed from a device's queue)."""
     return Stamp(now, caller.meta.device_id or "")
@@ -270,6 +316,12 @@ def _float(value: Any) -> float | None:
 
 def applicable_limits(uow: ReferenceSource, parameter_code: str) -> list[Limit]:
     """Every standard's current limit for a parameter, with the standard's kind."""
+    if isinstance(uow, ReferenceCache):
+        return uow.applicable_limits(parameter_code)
+    return _applicable_limits(uow, parameter_code)
+
+
+def _applicable_limits(uow: ReferenceSource, parameter_code: str) -> list[Limit]:
     kinds = {s.code: s.kind for s in uow.standards.all()}
     return [
         limit.as_limit(kinds[limit.standard_code])

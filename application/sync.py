@@ -26,12 +26,11 @@ from uuid import UUID
 from application.auditing import Auditor
 from application.context import Caller, Principal
 from application.policy import can_see_lab
-from application.samples import LimitLookup, ParameterLookup, require_writer
+from application.samples import ReferenceCache, require_writer
 from application.views import PageView
 from domain.audit import AuditEntityType
 from domain.compliance import DEFAULT_MARGIN
 from domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
-from domain.lab_data import Parameter, Standard, StandardLimit
 from domain.paging import PageRequest
 from domain.ports import Clock, ConflictQuery, IdGenerator, UnitOfWork, UnitOfWorkFactory
 from domain.sync import (
@@ -267,43 +266,6 @@ class ConflictView:
 
 
 # --- the batch: one push transaction ---------------------------------------------------
-
-
-class ReferenceCache:
-    """Parameters, standards and limits read once per batch (four queries, whatever the
-    number of parameters), not once per result."""
-
-    def __init__(self, uow: UnitOfWork):
-        self._uow = uow
-        self._parameters: dict[str, Parameter] | None = None
-        self._standards: list[Standard] | None = None
-        self._limits: dict[str, list[StandardLimit]] | None = None
-
-    @property
-    def parameters(self) -> ParameterLookup:
-        return self
-
-    @property
-    def standards(self) -> LimitLookup:
-        return self
-
-    def get_by_code(self, code: str) -> Parameter | None:
-        if self._parameters is None:
-            self._parameters = {p.code: p for p in self._uow.parameters.all()}
-        return self._parameters.get(code)
-
-    def all(self) -> list[Standard]:
-        if self._standards is None:
-            self._standards = self._uow.standards.all()
-        return self._standards
-
-    def limits_for_parameter(self, parameter_code: str) -> list[StandardLimit]:
-        if self._limits is None:
-            self._limits = {}
-            for standard in sorted(self.all(), key=lambda s: s.code):
-                for limit in self._uow.standards.limits_of_standard(standard.code):
-                    self._limits.setdefault(limit.parameter_code, []).append(limit)
-        return self._limits.get(parameter_code, [])
 
 
 @dataclass
