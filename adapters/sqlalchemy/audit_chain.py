@@ -58,15 +58,17 @@ class SqlAlchemyAuditChain(AuditChain):
                 last_seq=last.seq if last else 0,
                 last_hash=last.hash if last else GENESIS_HASH,
             )
+            # COPY: an executemany INSERT cost ~10 µs of Python per link, and a sync batch
+            # of 1,000 mutations leaves 1,000 entries to seal.
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            statement = "COPY audit_chain (seq, entry_id, prev_hash, hash) FROM STDIN"
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                for s in seals:
+                    copy.write_row((s.seq, s.entry_id, s.prev_hash, s.hash))
             conn.execute(
-                sa.insert(chain),
-                [
-                    {"seq": s.seq, "entry_id": s.entry_id, "prev_hash": s.prev_hash, "hash": s.hash}
-                    for s in seals
-                ],
-            )
-            conn.execute(
-                sa.delete(pending).where(pending.c.entry_id.in_([s.entry_id for s in seals]))
+                sa.delete(pending).where(pending.c.entry_id == sa.any_(sa.bindparam("ids"))),
+                {"ids": [s.entry_id for s in seals]},
             )
             return len(seals)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import psycopg
 import sqlalchemy as sa
 
+from adapters.sqlalchemy.jsonb import jsonb_text
 from domain.errors import StorageUnavailable
 
 
@@ -27,6 +29,9 @@ def make_engine(
         # rewrites every statement's %(name)s placeholders in Python, which dominated the
         # cost of inserting a sync batch (one statement with thousands of them).
         paramstyle="numeric_dollar",
+        # jsonb values (evaluations, field clocks, audit old/new values) in and out.
+        json_serializer=jsonb_text,
+        json_deserializer=orjson.loads,
         connect_args={
             "cursor_factory": psycopg.RawCursor,
             "connect_timeout": 3,
