@@ -11,6 +11,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from entrypoints.config import ConfigError, Settings, load_settings
+from entrypoints.sealer import SealerProcess
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -205,9 +206,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.storage == "sql":
         url = database_url(settings)
         migrate(url)
-    if settings.workers:
-        return _serve_gunicorn(args, settings, url)
-    return _serve_waitress(args, settings, url)
+    # SQL storage: the audit sealer runs beside the server, in a process of its own (the
+    # in-memory storage seals at each commit).
+    sealer = SealerProcess(url) if url else None
+    if sealer is not None:
+        sealer.start()
+    try:
+        if settings.workers:
+            return _serve_gunicorn(args, settings, url)
+        return _serve_waitress(args, settings, url)
+    finally:
+        if sealer is not None:
+            sealer.stop()
+
+
+def cmd_seal(args: argparse.Namespace) -> int:
+    """Chain the audit entries committed so far (`--follow`: keep doing it)."""
+    from entrypoints.container import build_container
+    from entrypoints.logs import configure_logging
+    from entrypoints.sealer import follow
+
+    settings = _settings(args)
+    configure_logging(settings.log_level)
+    if settings.storage != "sql":
+        print("aqualab: seal needs the sql storage", file=sys.stderr)
+        return 2
+    url = database_url(settings)
+    container = build_container(settings, url)
+    try:
+        chain = container.audit_chain()
+        if args.follow:
+            follow(chain, args.interval)
+            return 0
+        print(json.dumps({"sealed": chain.seal_pending()}))
+        return 0
+    finally:
+        container.shutdown_resources()
 
 
 def _create_admin_at_start(args: argparse.Namespace, container) -> None:  # type: ignore[no-untyped-def]
@@ -265,7 +299,6 @@ def _serve_waitress(args: argparse.Namespace, settings: Settings, url: str | Non
 
     from entrypoints.container import build_container
     from entrypoints.http.app import create_app, freeze_startup_heap
-    from entrypoints.sealer import AuditSealer
 
     # waitress's I/O thread must win the GIL often; at the default 5 ms, 8 busy workers
     # starve it and throughput collapses at ~100 connections (docs/performance.md).
@@ -273,8 +306,6 @@ def _serve_waitress(args: argparse.Namespace, settings: Settings, url: str | Non
     container = build_container(settings, url)
     _create_admin_at_start(args, container)
     app = create_app(container)
-    sealer = AuditSealer(container.audit_chain())
-    sealer.start()
     freeze_startup_heap()
     remove_pid_file = _write_pid_file(settings)
 
@@ -311,7 +342,6 @@ def _serve_waitress(args: argparse.Namespace, settings: Settings, url: str | Non
     except KeyboardInterrupt:
         pass
     finally:
-        sealer.stop()
         container.shutdown_resources()
         remove_pid_file()
     return 0
@@ -357,6 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify-audit", help="seal and verify the audit hash chain")
     verify.set_defaults(func=cmd_verify_audit)
+
+    seal = sub.add_parser(
+        "seal",
+        help="chain committed audit entries (`serve` runs `seal --follow` beside itself)",
+    )
+    seal.add_argument("--follow", action="store_true", help="keep sealing until stopped")
+    seal.add_argument("--interval", type=float, default=2.0, help="seconds between rounds")
+    seal.set_defaults(func=cmd_seal)
 
     seed = sub.add_parser(
         "seed-demo",

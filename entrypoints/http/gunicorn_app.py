@@ -8,9 +8,8 @@ connection or SQLAlchemy engine is ever shared across a fork.
 
 Each worker serves `threads` requests at a time (one with the default `sync` worker),
 and its connection pool is sized from that count, so a request never waits for a
-connection. One worker at a time runs the background audit sealer: whichever holds an
-exclusive lock on a file named after the master's pid (the sealer's advisory lock in
-PostgreSQL would make one per worker safe too; this just avoids the idle polling).
+connection. The audit sealer is not in the workers: `aqualab serve` runs it beside the
+master, in a low-priority process of its own (entrypoints/sealer.py).
 
 SIGTERM and SIGINT both stop gracefully: workers finish the requests they are serving
 (up to `graceful_timeout`), then release their connections.
@@ -18,13 +17,10 @@ SIGTERM and SIGINT both stop gracefully: workers finish the requests they are se
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 from gunicorn import glogging
@@ -33,8 +29,6 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
-from domain.audit import ChainReport
-from domain.ports import AuditChain
 from entrypoints.config import Settings
 
 log = logging.getLogger("aqualab.server")
@@ -57,7 +51,7 @@ def worker_threads(settings: Settings) -> int:
 def worker_settings(settings: Settings) -> Settings:
     """The settings a worker builds its container from: its pool fits its own threads.
 
-    Every serving thread may hold a connection, plus two for the sealer and the probes;
+    Every serving thread may hold a connection, plus two for the health probes;
     an explicit DB_POOL_SIZE can raise that, never lower it below the thread count.
     """
     threads = worker_threads(settings)
@@ -93,7 +87,6 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "worker_tmp_dir": HEARTBEAT_DIR if os.path.isdir(HEARTBEAT_DIR) else None,
         "post_worker_init": _post_worker_init,
         "worker_exit": _worker_exit,
-        "on_exit": _on_exit,
     }
 
 
@@ -104,7 +97,6 @@ class AquaLabGunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn is unt
         self.settings = settings
         self.database_url = database_url
         self.container: Any = None
-        self.sealer: Any = None
         super().__init__(prog="aqualab serve")
 
     def load_config(self) -> None:
@@ -112,11 +104,10 @@ class AquaLabGunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn is unt
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        """In each worker, after the fork: a container, an app and maybe the sealer of its own."""
+        """In each worker, after the fork: a container and an app of its own."""
         from entrypoints.container import build_container
         from entrypoints.http.app import create_app, freeze_startup_heap
         from entrypoints.logs import configure_logging
-        from entrypoints.sealer import AuditSealer
 
         settings = worker_settings(self.settings)
         configure_logging(settings.log_level)
@@ -124,17 +115,11 @@ class AquaLabGunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn is unt
         sys.setswitchinterval(settings.switch_interval_ms / 1000)
         self.container = build_container(settings, self.database_url)
         app = create_app(self.container)
-        lease = SealerLease(sealer_lock_path(settings.var_dir, os.getppid()))
-        self.sealer = AuditSealer(LeasedAuditChain(self.container.audit_chain(), lease))
-        self.sealer.start()
         freeze_startup_heap()
         return app
 
     def close_worker(self) -> None:
-        """Stop this worker's sealer and close its connections (gunicorn's worker_exit)."""
-        if self.sealer is not None:
-            self.sealer.stop()
-            self.sealer = None
+        """Close this worker's connections (gunicorn's worker_exit)."""
         if self.container is not None:
             self.container.shutdown_resources()
             self.container = None
@@ -190,62 +175,6 @@ def _tag_log_records_with_pid() -> None:
         handler.addFilter(_PidFilter())
 
 
-# --- one sealer among the workers --------------------------------------------------------
-
-
-def sealer_lock_path(var_dir: Path, master_pid: int) -> Path:
-    return var_dir / f"sealer-{master_pid}.lock"
-
-
-class SealerLease:
-    """Held by at most one process: an exclusive, non-blocking flock on a file.
-
-    The kernel releases it when the holder exits, however it exits; the next worker to
-    try takes over at its sealer's next tick.
-    """
-
-    def __init__(self, path: Path):
-        self._path = path
-        self._fd: int | None = None
-
-    def held(self) -> bool:
-        if self._fd is not None:
-            return True
-        try:
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-class LeasedAuditChain(AuditChain):
-    """Seals only while this process holds the lease; verifies as the chain does."""
-
-    def __init__(self, chain: AuditChain, lease: SealerLease):
-        self._chain = chain
-        self._lease = lease
-
-    def seal_pending(self) -> int:
-        return self._chain.seal_pending() if self._lease.held() else 0
-
-    def verify(self) -> ChainReport:
-        return self._chain.verify()
-
-    def head_hash(self) -> str:
-        return self._chain.head_hash()
-
-
 # --- gunicorn hooks ------------------------------------------------------------------------
 
 
@@ -257,10 +186,3 @@ def _worker_exit(server: Any, worker: Any) -> None:
     app = getattr(worker, "app", None)
     if isinstance(app, AquaLabGunicorn):
         app.close_worker()
-
-
-def _on_exit(server: Any) -> None:
-    app = getattr(server, "app", None)
-    if isinstance(app, AquaLabGunicorn):
-        with contextlib.suppress(OSError):
-            sealer_lock_path(app.settings.var_dir, os.getpid()).unlink()

@@ -15,14 +15,16 @@ PASSWORD = "Adm1nistrator-Workers"
 
 
 def _children(pid: int) -> set[int]:
+    """The server's worker processes (not the audit sealer beside them)."""
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
+                command = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"seal" not in command:
                 found.add(int(entry.name))
     return found
 

@@ -1,4 +1,4 @@
-"""`aqualab serve --workers N`: gunicorn's options come from Settings; one sealer lease."""
+"""`aqualab serve --workers N`: gunicorn's options come from Settings."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 from entrypoints.config import load_settings
 from entrypoints.http.gunicorn_app import (
     AquaLabGunicorn,
-    SealerLease,
     bind_address,
     gunicorn_options,
     worker_settings,
@@ -41,7 +40,7 @@ def test_gthread_workers_use_the_thread_setting() -> None:
 @pytest.mark.parametrize(
     ("worker_class", "threads", "db_pool_size", "expected_pool"),
     [
-        ("sync", 8, None, 3),  # one serving thread, plus the sealer and the probes
+        ("sync", 8, None, 3),  # one serving thread, plus two for the probes
         ("gthread", 8, None, 10),
         ("gthread", 8, 4, 10),  # never below the worker's threads
         ("gthread", 8, 30, 30),  # a larger explicit pool is kept
@@ -78,17 +77,6 @@ def test_the_application_loads_the_options_into_gunicorn() -> None:
     assert app.cfg.bind == ["127.0.0.1:8124"]
     assert app.cfg.preload_app is False
     assert app.container is None  # nothing is built before a worker forks
-
-
-def test_one_process_at_a_time_holds_the_sealer_lease(tmp_path: Path) -> None:
-    path = tmp_path / "sealer-1.lock"
-    first, second = SealerLease(path), SealerLease(path)
-    assert first.held() is True
-    assert first.held() is True  # kept once taken
-    assert second.held() is False
-    first.release()
-    assert second.held() is True
-    second.release()
 
 
 def test_worker_heartbeats_live_on_tmpfs_when_there_is_one() -> None:
