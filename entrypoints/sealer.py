@@ -49,9 +49,10 @@ class AuditSealer:
                 log.warning("audit sealing failed: %s", type(exc).__name__)
 
 
-def follow(chain: AuditChain, interval_seconds: float) -> None:
-    """Seal until SIGTERM/SIGINT, or until the process that started this one is gone."""
-    parent = os.getppid()
+def follow(chain: AuditChain, interval_seconds: float, parent: int | None = None) -> None:
+    """Seal until SIGTERM/SIGINT, or until `parent` (the server that started this process,
+    named by it: it may have died while this one was still starting) is gone."""
+    parent = parent or os.getppid()
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -62,9 +63,8 @@ def follow(chain: AuditChain, interval_seconds: float) -> None:
     sealer = AuditSealer(chain, interval_seconds)
     sealer.start()
     try:
-        while not stop.wait(1.0):
-            if os.getppid() != parent:  # the server died without stopping us
-                break
+        while os.getppid() == parent and not stop.wait(1.0):
+            pass  # until stopped, or re-parented: the server died without stopping us
     finally:
         sealer.stop()
 
@@ -77,8 +77,12 @@ class SealerProcess:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "entrypoints.cli.main", "seal", "--follow"],
+        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [
+                sys.executable,
+                *("-m", "entrypoints.cli.main", "seal", "--follow"),
+                *("--parent-pid", str(os.getpid())),
+            ],
             env=self._env,
             stdin=subprocess.DEVNULL,
             preexec_fn=_lower_priority,  # noqa: PLW1509 - no threads run yet at start-up

@@ -236,7 +236,7 @@ def cmd_seal(args: argparse.Namespace) -> int:
     try:
         chain = container.audit_chain()
         if args.follow:
-            follow(chain, args.interval)
+            follow(chain, args.interval, parent=args.parent_pid)
             return 0
         print(json.dumps({"sealed": chain.seal_pending()}))
         return 0
@@ -394,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seal.add_argument("--follow", action="store_true", help="keep sealing until stopped")
     seal.add_argument("--interval", type=float, default=2.0, help="seconds between rounds")
+    seal.add_argument(
+        "--parent-pid", type=int, help="with --follow: stop when this process is gone"
+    )
     seal.set_defaults(func=cmd_seal)
 
     seed = sub.add_parser(

@@ -13,7 +13,7 @@ import requests
 import sqlalchemy as sa
 
 from entrypoints.sealer import SEALER_NICENESS
-from tests.live_server import live_server
+from tests.live_server import live_server, run_cli, server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -47,6 +47,15 @@ def _sealers_of(pid: int) -> list[int]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"seal" in command:
             found.append(int(entry.name))
     return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, not exited (an exited child stays a zombie until its new parent reaps it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
 
 
 def _niceness(pid: int) -> int:
@@ -96,7 +105,7 @@ def test_the_audit_sealer_runs_beside_the_server_at_a_lower_priority(
         assert created.status_code == 201, created.text
         assert _eventually(lambda: _pending(url) == 0)
         assert server.stop() == 0
-        assert _eventually(lambda: not Path(f"/proc/{sealers[0]}").exists())
+        assert _eventually(lambda: not _alive(sealers[0]))
 
 
 def test_the_sealer_leaves_when_its_server_is_killed(fresh_database: Callable[[], str]) -> None:
@@ -106,4 +115,16 @@ def test_the_sealer_leaves_when_its_server_is_killed(fresh_database: Callable[[]
         assert len(sealers) == 1, sealers
         server.process.kill()
         server.process.wait()
-        assert _eventually(lambda: not Path(f"/proc/{sealers[0]}").exists(), seconds=15)
+        assert _eventually(lambda: not _alive(sealers[0]), seconds=15)
+
+
+def test_a_sealer_whose_server_is_already_gone_leaves_at_once(
+    fresh_database: Callable[[], str], tmp_path: Path
+) -> None:
+    """The server names itself to its sealer: one that dies while its sealer is still
+    starting up (importing, connecting) is noticed as soon as the sealer gets going."""
+    env = server_env(database_url=fresh_database(), var_dir=tmp_path / "var")
+    started = time.monotonic()
+    done = run_cli("seal", "--follow", "--parent-pid", "999999999", env=env, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 20
