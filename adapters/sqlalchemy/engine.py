@@ -11,6 +11,20 @@ import sqlalchemy as sa
 from adapters.sqlalchemy.jsonb import jsonb_text
 from domain.errors import StorageUnavailable
 
+# Execution option: send the statement unprepared, so PostgreSQL plans it for its values
+# every time. psycopg prepares a statement from its fifth run on a connection, and
+# PostgreSQL then may switch to a generic plan, blind to the parameters: right for a key
+# lookup (no planning at all), wrong for a list whose best plan depends on the values
+# (a search for '%agadir%' lost its trigram index: 8 -> 100 ms). ADR 0014.
+PLAN_EACH_RUN = "aqualab_plan_each_run"
+
+
+def _execute_unprepared(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
+    if context is not None and context.execution_options.get(PLAN_EACH_RUN):
+        cursor.execute(statement, parameters, prepare=False)
+        return True
+    return None
+
 
 def make_engine(
     url: str, *, pool_size: int, pool_timeout: float = 5.0, echo: bool = False
@@ -18,7 +32,7 @@ def make_engine(
     """A pool sized to the serving threads (no overflow), failing fast when exhausted or down."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
@@ -35,16 +49,12 @@ def make_engine(
         connect_args={
             "cursor_factory": psycopg.RawCursor,
             "connect_timeout": 3,
-            # psycopg prepares a statement from its fifth run on a connection; PostgreSQL
-            # would then switch to a generic plan, blind to the parameters: a search for
-            # '%agadir%' lost its trigram index and took 100 ms instead of 7. Plan every
-            # run for its own parameters (planning is cheap next to a wrong plan).
-            "options": (
-                "-c timezone=UTC -c statement_timeout=30000 -c plan_cache_mode=force_custom_plan"
-            ),
+            "options": "-c timezone=UTC -c statement_timeout=30000",
             "application_name": "aqualab",
         },
     )
+    sa.event.listen(engine, "do_execute", _execute_unprepared)
+    return engine
 
 
 class SqlHealthProbe:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy import tables
+from adapters.sqlalchemy.engine import PLAN_EACH_RUN
 from adapters.sqlalchemy.jsonb import jsonb_text
 from adapters.sqlalchemy.records import SAMPLE, RecordTracker, by_ids, fetch
 from adapters.sqlalchemy.repositories import contains, escape_like
@@ -25,6 +26,9 @@ from domain.ports import (
 )
 
 FEW_MATCHES = 2_000
+# A list's best plan depends on its filter values (a search pattern, a date range, a
+# type's share of the lab): never a generic plan for those statements (ADR 0014).
+PLANNED_FOR_VALUES = {PLAN_EACH_RUN: True}
 T = TypeVar("T")
 # A planner estimate at least this large is trusted without counting (ADR 0008).
 BROAD_ESTIMATE = 5 * EXACT_TOTAL_LIMIT
@@ -201,7 +205,8 @@ class SqlAlchemySampleRepository(SampleRepository):
                 conn.scalar(
                     sa.select(sa.func.count()).select_from(
                         matching.limit(EXACT_TOTAL_LIMIT + 1).subquery()
-                    )
+                    ),
+                    execution_options=PLANNED_FOR_VALUES,
                 )
                 or 0
             )
@@ -237,7 +242,9 @@ class SqlAlchemySampleRepository(SampleRepository):
         )
         if source is tables.samples:
             stmt = stmt.where(*conditions)
-        rows = [SAMPLE.build(row) for row in conn.execute(stmt)]
+        rows = [
+            SAMPLE.build(row) for row in conn.execute(stmt, execution_options=PLANNED_FOR_VALUES)
+        ]
         more = None if exact else len(rows) > query.page.limit
         return Page(
             items=rows[: query.page.limit],

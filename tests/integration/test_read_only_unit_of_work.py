@@ -18,7 +18,7 @@ from adapters.sqlalchemy.unit_of_work import (
     make_read_only_session_factory,
     make_session_factory,
 )
-from domain.ports import LabQuery
+from domain.ports import LabQuery, SampleQuery
 from tests.factories import LabFactory
 
 pytestmark = pytest.mark.integration
@@ -90,8 +90,23 @@ def _lab_row() -> dict[str, object]:
     }
 
 
-def test_prepared_statements_are_planned_for_their_parameters(one_connection: sa.Engine) -> None:
-    """Reads now keep psycopg's prepared statements (no ROLLBACK drops them): a generic
-    plan would ignore the search pattern and scan every sample (docs/performance.md)."""
-    with one_connection.connect() as conn:
-        assert conn.scalar(sa.text("SHOW plan_cache_mode")) == "force_custom_plan"
+def test_lists_are_planned_for_their_values_and_lookups_are_prepared(
+    one_connection: sa.Engine,
+) -> None:
+    """psycopg prepares a statement from its fifth run on a connection, and PostgreSQL
+    may then use a generic plan, blind to the values: fine for a lookup by key, wrong
+    for a search (it dropped the trigram index). Lists go out unprepared (ADR 0014)."""
+    writer = make_session_factory(one_connection)
+    reader = make_read_only_session_factory(one_connection)
+    lab = LabFactory()
+    with SqlAlchemyUnitOfWork(writer, reader) as uow:
+        uow.labs.add(lab)
+        uow.commit()
+    for _ in range(8):
+        with SqlAlchemyUnitOfWork(writer, reader, read_only=True) as uow:
+            uow.samples.list(SampleQuery(lab_id=lab.id, search="agadir"))
+            uow.labs.get(lab.id)
+    with one_connection.connect() as conn:  # the pool's only connection: the same session
+        prepared = list(conn.scalars(sa.text("SELECT statement FROM pg_prepared_statements")))
+    assert any("FROM labs" in s for s in prepared), prepared
+    assert not any("FROM samples" in s for s in prepared), prepared
