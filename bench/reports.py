@@ -43,7 +43,6 @@ sys.path.insert(0, str(BENCH_DIR))
 import run as base  # noqa: E402  (bench/run.py: PostgreSQL, server and CPU helpers)
 
 ROOT = base.ROOT
-DOC = base.DOC
 API = base.API
 START_MARK = "<!-- bench-reports:start -->"
 END_MARK = "<!-- bench-reports:end -->"
@@ -285,15 +284,7 @@ def render(
 
 
 def write_doc(section: str) -> None:
-    block = f"{START_MARK}\n{section}\n{END_MARK}"
-    text = DOC.read_text() if DOC.exists() else "# Performance\n"
-    if START_MARK in text and END_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        _, tail = rest.split(END_MARK, 1)
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n## Compliance report benchmark (issue 5)\n\n" + block + "\n"
-    DOC.write_text(text)
+    base.replace_doc_section(START_MARK, END_MARK, section, "Compliance report benchmark (issue 5)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -550,20 +550,23 @@ def render_section(
     return "\n".join(lines)
 
 
-def write_doc(section: str) -> None:
-    block = f"{START_MARK}\n{section}\n{END_MARK}"
-    if DOC.exists():
-        text = DOC.read_text()
-        if START_MARK in text and END_MARK in text:
-            head, rest = text.split(START_MARK, 1)
-            _, tail = rest.split(END_MARK, 1)
-            text = head + block + tail
-        else:
-            text = text.rstrip("\n") + "\n\n## Latest run\n\n" + block + "\n"
+def replace_doc_section(start: str, end: str, section: str, heading: str) -> None:
+    """Put `section` between the `start`/`end` markers of docs/performance.md, or append it
+    under `heading` when the markers are not there yet (every bench owns one section)."""
+    block = f"{start}\n{section}\n{end}"
+    text = DOC.read_text() if DOC.exists() else "# Performance\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = head + block + tail
     else:
-        text = f"# Performance\n\n## Latest run\n\n{block}\n"
+        text = text.rstrip("\n") + f"\n\n## {heading}\n\n{block}\n"
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(text)
+
+
+def write_doc(section: str) -> None:
+    replace_doc_section(START_MARK, END_MARK, section, "Latest run")
 
 
 def print_results(results: list[Result]) -> None:

@@ -539,15 +539,7 @@ def render_section(
 
 
 def write_doc(section: str) -> None:
-    block = f"{START_MARK}\n{section}\n{END_MARK}"
-    text = DOC.read_text() if DOC.exists() else "# Performance\n"
-    if START_MARK in text and END_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        _, tail = rest.split(END_MARK, 1)
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n## Sample list benchmark (issue 3)\n\n" + block + "\n"
-    DOC.write_text(text)
+    base.replace_doc_section(START_MARK, END_MARK, section, "Sample list benchmark (issue 3)")
 
 
 # --- main -------------------------------------------------------------------------------

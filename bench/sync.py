@@ -42,7 +42,6 @@ import run as base
 
 API = base.API
 ROOT = base.ROOT
-DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench-sync:start -->", "<!-- bench-sync:end -->"
 PARAMETERS = (("nitrate", 12.0, "mg/L"), ("ph", 7.2, "pH"), ("turbidity", 0.6, "NTU"))
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -465,14 +464,9 @@ def render(
 
 
 def write_doc(section: str) -> None:
-    text = DOC.read_text()
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1]
-        text = before + section + after
-    else:
-        text = text.rstrip() + "\n\n## Sync benchmark (issue 4)\n\n" + section + "\n"
-    DOC.write_text(text)
+    """`section` is rendered with its own markers (see `render`)."""
+    inner = section.removeprefix(START + "\n").removesuffix("\n" + END).removesuffix(END)
+    base.replace_doc_section(START, END, inner.rstrip("\n"), "Sync benchmark (issue 4)")
 
 
 def main(argv: list[str] | None = None) -> int:
