@@ -54,8 +54,11 @@ class Settings(BaseSettings):
     reset_token_ttl: int = Field(3600, ge=300, description="seconds")
     lockout_attempts: int = Field(5, ge=1)
     lockout_minutes: int = Field(15, ge=1)
-    password_hash_memory_kib: int = Field(65536, ge=1024)
-    password_hash_time_cost: int = Field(3, ge=1)
+    # argon2id at OWASP's minimum (19 MiB, t=2, p=1; ADR 0015). The floors keep argon2
+    # valid and let tests hash fast; the ceilings catch a typo before it costs a login GiBs.
+    password_hash_memory_kib: int = Field(19456, ge=1024, le=1048576, description="KiB")
+    password_hash_time_cost: int = Field(2, ge=1, le=64, description="argon2 passes")
+    password_hash_parallelism: int = Field(1, ge=1, le=16, description="argon2 lanes")
 
     rate_limit_register: str = "5/minute"
     rate_limit_login: str = "10/minute"

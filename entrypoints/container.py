@@ -101,6 +101,7 @@ class Container(containers.DeclarativeContainer):
         PasslibPasswordHasher,
         memory_kib=settings.provided.password_hash_memory_kib,
         time_cost=settings.provided.password_hash_time_cost,
+        parallelism=settings.provided.password_hash_parallelism,
     )
     tokens = providers.ThreadSafeSingleton(
         JwtTokenService,
