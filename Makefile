@@ -59,8 +59,9 @@ browser-deps:
 poppler-deps:
 	@scripts/ensure-poppler.sh
 
+## The benchmark suite of issue 6 (~40 min; fresh PostgreSQL and data; docs/performance.md).
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/suite.py
 
 clean: stop
 	rm -rf var .mypy_cache .pytest_cache .ruff_cache

@@ -307,7 +307,13 @@ def aqualab_command() -> list[str]:
 
 
 def start_server(
-    workdir: Path, pg: EmbeddedPostgres, jwt_secret: str, threads: int, admin_password: str
+    workdir: Path,
+    pg: EmbeddedPostgres,
+    jwt_secret: str,
+    threads: int,
+    admin_password: str,
+    *,
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k.upper() not in _SCRUB}
@@ -325,6 +331,7 @@ def start_server(
             "RATE_LIMIT_API": "10000000/minute",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),  # e.g. bench/suite.py: the app's own argon2 defaults
         }
     )
     log_path = workdir / "server.log"

@@ -282,8 +282,10 @@ class Device(threading.Thread):
 
 
 def concurrency(
-    server: base.Server, tokens: list[str], seconds: float, devices: int
+    server: base.Server, tokens: list[str], seconds: float, devices: int, device_prefix: str = ""
 ) -> dict[str, Any]:
+    """`device_prefix` keeps device ids apart when several runs share a database (a device
+    id belongs to the user who first synced it)."""
     client = Client(server.base_url, tokens[0])
     shared = [str(uuid.uuid4()) for _ in range(10)]
     seed = [
@@ -293,13 +295,15 @@ def concurrency(
     ]  # fmt: skip
     status, out = client.post(
         f"{API}/sync",
-        json.dumps({"device_id": "shared-seed", "pull_limit": 0, "mutations": seed}).encode(),
+        json.dumps(
+            {"device_id": f"{device_prefix}shared-seed", "pull_limit": 0, "mutations": seed}
+        ).encode(),
     )
     if status != 200:
         raise RuntimeError(f"seeding shared records: {status} {out}")
     stop = time.monotonic() + seconds
     threads = [
-        Device(server, tokens[i % len(tokens)], f"concurrent-{i}", shared, stop)
+        Device(server, tokens[i % len(tokens)], f"{device_prefix}concurrent-{i}", shared, stop)
         for i in range(devices)
     ]
     started = time.perf_counter()
@@ -311,7 +315,7 @@ def concurrency(
     latencies = [x for t in threads for x in t.latencies]
     created = set().union(*(t.created for t in threads))
     # A fresh device pulls to the end: every acknowledged record exactly once.
-    fresh = pull(server, tokens[0], "concurrent-fresh", 0)
+    fresh = pull(server, tokens[0], f"{device_prefix}concurrent-fresh", 0)
     client.close()
     return {
         "devices": devices,

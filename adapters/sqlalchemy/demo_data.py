@@ -13,7 +13,8 @@ the product's own rules rather than copies of them:
   row's `Sample.snapshot()` / `TestResult.snapshot()` (reason "aqualab seed-demo", a
   `request_id` naming the run), written in the same transaction as the rows; the
   database's trigger queues each entry for the sealer as for any other write;
-- labs are found or created through `application.labs.ensure_lab` (audited).
+- labs are found or created through `application.labs.ensure_lab` (audited);
+- users and tasks (`--users N --tasks N`) come from demo_people.py, written the same way.
 
 Ids are always fresh (a second run adds data); `seed` makes the content reproducible.
 Samples are recorded as created by nobody (no user), like other operator commands.
@@ -476,11 +477,17 @@ class DemoOptions:
     seed: int = 42
     batch_size: int = DEFAULT_BATCH
     margin: float = DEFAULT_MARGIN
+    users: int = 0  # demo_people.py: the labs' users (one admin, viewers, technicians)
+    tasks: int = 0  # demo_people.py: tasks spread over those users
 
     def problems(self) -> list[str]:
         found = []
         if self.samples < 0:
             found.append("--samples must be 0 or more")
+        if self.users < 0 or self.tasks < 0:
+            found.append("--users and --tasks must be 0 or more")
+        if self.tasks > 0 and self.users == 0:
+            found.append("--tasks needs --users (tasks belong to users)")
         if not 0 <= self.results_per_sample <= MAX_RESULTS_PER_SAMPLE:
             found.append(f"--results-per-sample must be 0 to {MAX_RESULTS_PER_SAMPLE}")
         if self.labs < 1:
@@ -897,6 +904,11 @@ def _batches(generator: Generator, total: int, size: int) -> Iterator[Batch]:
         thread.join()
 
 
+def new_request_id() -> str:
+    """The `request_id` every audit entry of one seed-demo run carries."""
+    return f"seed-demo-{uuid.uuid4()}"
+
+
 def seed_demo(
     engine: sa.Engine,
     options: DemoOptions,
@@ -904,6 +916,7 @@ def seed_demo(
     *,
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    request_id: str | None = None,
 ) -> DemoReport:
     """Insert `options.samples` samples (with their results and audit entries) into the labs."""
     if problems := options.problems():
@@ -911,7 +924,7 @@ def seed_demo(
     if not lab_ids:
         raise ValueError("seed_demo needs at least one lab")
     started = time.perf_counter()
-    request_id = f"seed-demo-{uuid.uuid4()}"
+    request_id = request_id or new_request_id()
     report = DemoReport(lab_ids=list(lab_ids), request_id=request_id)
     with engine.connect() as conn:
         judge = Judge.load(conn, options.margin)

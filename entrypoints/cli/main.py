@@ -100,8 +100,9 @@ def cmd_verify_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
-    """Bulk demo data: labs, samples, results, and an audit entry for each (sealed as it goes)."""
+    """Bulk demo data: labs, users, samples, results, tasks, and an audit entry for each."""
     import contextlib
+    import secrets
     import time
 
     from tqdm import tqdm
@@ -112,9 +113,12 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
         analyze,
         ensure_demo_labs,
         lab_names,
+        new_request_id,
         pending_audit_entries,
         seed_demo,
     )
+    from adapters.sqlalchemy.demo_people import PeopleReport, seed_tasks, seed_users
+    from domain.validation import password_problems
     from entrypoints.container import build_container
 
     settings = _settings(args)
@@ -126,8 +130,16 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         margin=settings.compliance_margin,
+        users=args.users,
+        tasks=args.tasks,
     )
-    if problems := options.problems():
+    problems = options.problems()
+    user_password = args.user_password or (
+        f"Demo-{secrets.token_urlsafe(12)}-7q" if options.users else None
+    )
+    if args.user_password is not None and (weak := password_problems(args.user_password)):
+        problems += [f"--user-password: {p}" for p in weak]
+    if problems:
         print(f"aqualab: {'; '.join(problems)}", file=sys.stderr)
         return 2
     url = database_url(settings)
@@ -138,12 +150,32 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
         names = lab_names(options)
         lab_ids = ensure_demo_labs(container.uow, container.clock(), container.ids(), names)
         engine = container.engine()
+        request_id = new_request_id()
+        now = container.clock().now()
         sealer = None if args.no_seal else ConcurrentSealer(container.audit_chain())
         with (
             contextlib.nullcontext() if sealer is None else sealer,
             tqdm(total=options.samples, unit="sample", unit_scale=True, desc="seed-demo") as bar,
         ):
-            report = seed_demo(engine, options, lab_ids, progress=bar.update)
+            people = PeopleReport([])
+            if options.users:
+                assert user_password is not None
+                # One argon2 hash for every new user: hashing is slow on purpose.
+                password_hash = container.hasher().hash(user_password)
+                people = seed_users(
+                    engine,
+                    options.users,
+                    lab_ids,
+                    names,
+                    password_hash,
+                    now=now,
+                    request_id=request_id,
+                )
+            report = seed_demo(engine, options, lab_ids, progress=bar.update, request_id=request_id)
+            tasks_written = seed_tasks(
+                engine, options.tasks, people.users, seed=options.seed, now=now,
+                request_id=request_id,
+            )  # fmt: skip
             if sealer is not None:
                 bar.set_description("seed-demo: sealing the audit chain")
                 sealer.finish()
@@ -158,10 +190,27 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
                 "labs": dict(zip(names, [str(i) for i in lab_ids], strict=True)),
                 "samples": report.samples,
                 "results": report.results,
-                "audit_entries": report.audit_entries,
+                "audit_entries": report.audit_entries + people.created + tasks_written,
+                "users": {
+                    "created": people.created,
+                    "existing": people.existing,
+                    "by_role": {
+                        role: sum(1 for u in people.users if u.role.value == role)
+                        for role in ("admin", "technician", "viewer")
+                    },
+                    "emails": [u.email for u in people.users],
+                },
+                "tasks": tasks_written,
                 "sample_compliance": dict(sorted(report.sample_statuses.items())),
                 "result_compliance": dict(sorted(report.result_statuses.items())),
                 "request_id": report.request_id,
+                # Printed only when generated here; a password given on the command line
+                # is the caller's and is never echoed.
+                **(
+                    {"user_password": user_password}
+                    if options.users and args.user_password is None
+                    else {}
+                ),
                 "audit_sealed_here": sealer.sealed if sealer else 0,
                 "audit_pending": pending,
                 "seconds": {
@@ -409,6 +458,20 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--lab", help="lab name (found by name or created); more get ' 2', ' 3'…")
     seed.add_argument("--seed", type=int, default=42, help="random seed for the content (42)")
     seed.add_argument("--batch-size", type=int, default=2000, help="samples per transaction")
+    seed.add_argument(
+        "--users",
+        type=int,
+        default=0,
+        help="users of the labs: one admin, ~1 in 6 viewers, the rest technicians (0); "
+        "emails like technician01@<lab>.lab.example, existing ones reused",
+    )
+    seed.add_argument(
+        "--tasks", type=int, default=0, help="tasks spread over those users (0; needs --users)"
+    )
+    seed.add_argument(
+        "--user-password",
+        help="the new users' shared password (default: generated and printed in the summary)",
+    )
     seed.add_argument(
         "--no-seal",
         action="store_true",

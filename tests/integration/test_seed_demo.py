@@ -12,15 +12,18 @@ from uuid import UUID
 import pytest
 import sqlalchemy as sa
 
+from adapters.passwords import PasslibPasswordHasher
 from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.demo_data import (
     SEED_REASON,
     ConcurrentSealer,
     DemoOptions,
     ensure_demo_labs,
+    new_request_id,
     pending_audit_entries,
     seed_demo,
 )
+from adapters.sqlalchemy.demo_people import PeopleReport, seed_tasks, seed_users
 from application.samples import judge_measured, measure
 from domain.compliance import ComplianceStatus, sample_status
 from entrypoints.cli.main import main
@@ -194,3 +197,158 @@ def test_the_cli_command(
     assert (summary["samples"], summary["results"], summary["audit_entries"]) == (30, 90, 120)
     assert summary["audit_pending"] == 0
     assert main(["seed-demo", "--samples", "5", "--results-per-sample", "99"]) == 2
+
+
+# --- users and tasks (`--users N --tasks N`) -------------------------------------------
+
+USERS = 13  # index 0 the admin, 5 and 11 viewers, 10 technicians
+TASKS = 150
+DEMO_PASSWORD = "Demo-password-7q"
+
+
+@pytest.fixture
+def people(
+    sql_container: Container,
+) -> Iterator[tuple[Container, UUID, PeopleReport, int]]:
+    (lab_id,) = ensure_demo_labs(
+        sql_container.uow, sql_container.clock(), sql_container.ids(), ["People Lab"]
+    )
+    engine = sql_container.engine()
+    request_id = new_request_id()
+    now = sql_container.clock().now()
+    with ConcurrentSealer(sql_container.audit_chain()) as sealer:
+        password_hash = sql_container.hasher().hash(DEMO_PASSWORD)
+        report = seed_users(
+            engine, USERS, [lab_id], ["People Lab"], password_hash, now=now, request_id=request_id
+        )
+        seed_demo(engine, DemoOptions(samples=40), [lab_id], request_id=request_id)
+        written = seed_tasks(engine, TASKS, report.users, seed=42, now=now, request_id=request_id)
+        sealer.finish()
+    yield sql_container, lab_id, report, written
+
+
+def test_users_have_the_role_mix_one_password_and_an_audit_entry_each(
+    people: tuple[Container, UUID, PeopleReport, int],
+) -> None:
+    container, lab_id, report, _ = people
+    assert (report.created, report.existing) == (USERS, 0)
+    roles = [u.role.value for u in report.users]
+    assert (roles.count("admin"), roles.count("viewer"), roles.count("technician")) == (1, 2, 10)
+    assert len({u.email for u in report.users}) == USERS
+    a = tables.audit_log.c
+    entries = {
+        row.entity_id: row
+        for row in _rows(
+            container,
+            sa.select(a.entity_id, a.new_values, a.reason, a.lab_id, a.action).where(
+                a.entity_type == "user"
+            ),
+        )
+    }
+    hasher = container.hasher()
+    with container.uow() as uow:
+        for seeded_user in report.users:
+            user = uow.users.get_by_email(seeded_user.email)
+            assert user is not None and user.id == seeded_user.id
+            assert user.lab_id == lab_id and user.is_active
+            assert hasher.verify(DEMO_PASSWORD, user.password_hash)[0]
+            entry = entries[str(user.id)]
+            assert (entry.action, entry.reason, entry.lab_id) == ("create", SEED_REASON, lab_id)
+            assert entry.new_values == user.snapshot()
+            assert "password_hash" not in entry.new_values
+
+
+def test_a_second_run_finds_the_same_users(
+    people: tuple[Container, UUID, PeopleReport, int],
+) -> None:
+    container, lab_id, report, _ = people
+    again = seed_users(
+        container.engine(),
+        USERS,
+        [lab_id],
+        ["People Lab"],
+        "unused-hash",
+        now=container.clock().now(),
+        request_id=new_request_id(),
+    )
+    assert (again.created, again.existing) == (0, USERS)
+    assert [u.id for u in again.users] == [u.id for u in report.users]
+
+
+def test_tasks_are_spread_valid_linked_to_visible_samples_and_audited(
+    people: tuple[Container, UUID, PeopleReport, int],
+) -> None:
+    container, lab_id, report, written = people
+    assert written == TASKS
+    t, s, a = tables.tasks.c, tables.samples.c, tables.audit_log.c
+    tasks = _rows(container, sa.select(t.id, t.owner_id, t.status, t.priority, t.sample_id))
+    assert len(tasks) == TASKS
+    users = {u.id for u in report.users}
+    assert {row.owner_id for row in tasks} <= users
+    assert len({row.owner_id for row in tasks}) >= USERS // 2  # spread, not one owner
+    assert {row.status for row in tasks} == {"pending", "in_progress", "completed"}
+    assert {row.priority for row in tasks} == {"low", "medium", "high"}
+    linked = [row.sample_id for row in tasks if row.sample_id is not None]
+    assert 0 < len(linked) < TASKS
+    lab_samples = {row.id for row in _rows(container, sa.select(s.id).where(s.lab_id == lab_id))}
+    assert set(linked) <= lab_samples  # a sample each owner may see: their own lab's
+
+    entries = {
+        row.entity_id: row
+        for row in _rows(
+            container,
+            sa.select(a.entity_id, a.new_values, a.reason, a.action).where(a.entity_type == "task"),
+        )
+    }
+    assert len(entries) == TASKS
+    with container.uow() as uow:
+        for row in tasks[:40]:
+            task = uow.tasks.get(row.id)
+            assert task is not None
+            entry = entries[str(row.id)]
+            assert (entry.action, entry.reason) == ("create", SEED_REASON)
+            assert entry.new_values == task.snapshot()
+    assert pending_audit_entries(container.engine()) == 0
+    assert container.audit_chain().verify().ok
+
+
+def test_the_cli_seeds_users_and_tasks(
+    clean_db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Any,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", clean_db)
+    monkeypatch.setenv("AQUALAB_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("JWT_SECRET", "test-secret-that-is-long-enough-for-hs256-use")
+    monkeypatch.setenv("PASSWORD_HASH_MEMORY_KIB", "1024")
+    monkeypatch.setenv("PASSWORD_HASH_TIME_COST", "1")
+    args = ["seed-demo", "--samples", "10", "--results-per-sample", "2", "--lab", "CLI People"]
+    assert main([*args, "--users", "7", "--tasks", "30"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["users"]["created"] == 7
+    assert summary["users"]["by_role"] == {"admin": 1, "technician": 5, "viewer": 1}
+    assert summary["users"]["emails"][0] == "admin@cli-people.lab.example"
+    assert summary["tasks"] == 30
+    assert summary["audit_entries"] == 10 + 20 + 7 + 30
+    assert summary["audit_pending"] == 0
+    generated = summary["user_password"]
+    hashes = _password_hashes(clean_db)
+    assert len(hashes) == 1  # hashed once, shared by every new user
+    assert PasslibPasswordHasher(memory_kib=1024, time_cost=1).verify(generated, hashes.pop())[0]
+
+    # a given password is used and never echoed; weak ones and tasks without users refused
+    assert main([*args, "--users", "7", "--user-password", "Given-password-9"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["users"]["existing"] == 7 and "user_password" not in summary
+    assert main([*args, "--users", "2", "--user-password", "weak"]) == 2
+    assert main([*args, "--tasks", "5"]) == 2
+
+
+def _password_hashes(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {row[0] for row in conn.execute(sa.select(tables.users.c.password_hash))}
+    finally:
+        engine.dispose()
