@@ -159,3 +159,36 @@ def _unverified_issuer(token: str) -> object:
         return jwt.decode(token, options={"verify_signature": False}).get("iss")
     except jwt.InvalidTokenError as exc:
         raise Unauthenticated("Invalid token") from exc
+
+
+class RememberingVerifier:
+    """Remembers the claims of tokens that already verified, so a client's next requests
+    skip the signature check and claim parsing (~0.1 ms of each authenticated request,
+    docs/performance.md). Sound because verification is a pure function of the token
+    and the keys, which do not change while the process runs; expiry is still checked on
+    every use, and revocation never lived here (the session check reads the database on
+    every request, so a logout or deactivation is immediate in every process)."""
+
+    def __init__(
+        self,
+        inner: AccessTokenVerifier,
+        *,
+        clock: Clock | None = None,
+        leeway_seconds: int = 30,
+        max_tokens: int = 4096,
+    ):
+        self._inner = inner
+        self._clock = clock or SystemClock()
+        self._leeway = timedelta(seconds=leeway_seconds)
+        self._max_tokens = max_tokens
+        self._verified: dict[str, AccessClaims] = {}
+
+    def verify_access(self, token: str) -> AccessClaims:
+        claims = self._verified.get(token)
+        if claims is not None and self._clock.now() < claims.expires_at + self._leeway:
+            return claims
+        claims = self._inner.verify_access(token)  # raises for an expired or bad token
+        if len(self._verified) >= self._max_tokens:
+            self._verified.clear()  # rare and cheap: each live client re-verifies once
+        self._verified[token] = claims
+        return claims

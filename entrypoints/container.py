@@ -34,7 +34,12 @@ from adapters.sqlalchemy.unit_of_work import (
     make_read_only_session_factory,
     make_session_factory,
 )
-from adapters.tokens import BetterAuthTokenVerifier, IssuerRoutingVerifier, JwtTokenService
+from adapters.tokens import (
+    BetterAuthTokenVerifier,
+    IssuerRoutingVerifier,
+    JwtTokenService,
+    RememberingVerifier,
+)
 from application import audit_log, auth, housekeeping, labs, reference, samples, tasks, users
 from application import reports as compliance_reports
 from application import sync as sync_engine
@@ -110,9 +115,13 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
     )
     access_verifier = providers.ThreadSafeSingleton(
-        IssuerRoutingVerifier,
-        own=tokens,
-        external=providers.Callable(_better_auth, settings, clock),
+        RememberingVerifier,
+        providers.Factory(
+            IssuerRoutingVerifier,
+            own=tokens,
+            external=providers.Callable(_better_auth, settings, clock),
+        ),
+        clock=clock,
     )
     mailer = providers.ThreadSafeSingleton(_mailer, settings)
     api_rate_limiter = providers.ThreadSafeSingleton(InMemoryRateLimiter)
