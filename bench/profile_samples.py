@@ -29,6 +29,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds; the best is shown")
     parser.add_argument(
+        "--database-url",
+        help="an already seeded database (lab named like --lab) instead of a throwaway one",
+    )
+    parser.add_argument("--lab", default=LAB, help="the seeded lab's name")
+    parser.add_argument(
+        "--list-query", default="", help="query string for the profiled list, e.g. 'type=river'"
+    )
+    parser.add_argument(
         "--profile", choices=["list", "get", "none"], default="list", help="what to profile"
     )
     args = parser.parse_args()
@@ -41,17 +49,18 @@ def main() -> None:
     from entrypoints.http.app import create_app
 
     base = Path(tempfile.mkdtemp(prefix="aqualab-profile-"))
-    pg = EmbeddedPostgres(base, ephemeral=True)
-    url = pg.start()
+    pg = None if args.database_url else EmbeddedPostgres(base, ephemeral=True)
+    url = args.database_url or pg.start()  # type: ignore[union-attr]
     try:
         var = base / "var"
         env = dict(os.environ, DATABASE_URL=url, AQUALAB_VAR_DIR=str(var))
-        subprocess.run(
-            [".venv/bin/aqualab", "seed-demo", "--samples", str(args.samples), "--lab", LAB],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        if pg is not None:
+            subprocess.run(
+                [".venv/bin/aqualab", "seed-demo", "--samples", str(args.samples), "--lab", LAB],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
         settings = load_settings(
             database_url=url,
             aqualab_env="test",
@@ -64,14 +73,15 @@ def main() -> None:
         container = build_container(settings, url)
         client = TestClient(create_app(container))
         create_admin = container.create_admin()
-        create_admin(email=EMAIL, password=PASSWORD, lab_name=LAB, meta_reason="profile")
-        credentials = {"email": EMAIL, "password": PASSWORD}
+        email = f"profile-{os.getpid()}@lab.example" if pg is None else EMAIL
+        create_admin(email=email, password=PASSWORD, lab_name=args.lab, meta_reason="profile")
+        credentials = {"email": email, "password": PASSWORD}
         login = client.simulate_post("/api/v1/auth/login", json=credentials)
         token = login.json["tokens"]["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         first = client.simulate_get("/api/v1/samples", headers=headers).json["data"][0]["id"]
         paths = {
-            "list": "/api/v1/samples",
+            "list": "/api/v1/samples" + (f"?{args.list_query}" if args.list_query else ""),
             "get": f"/api/v1/samples/{first}",
             "me": "/api/v1/auth/me",
         }
@@ -99,7 +109,8 @@ def main() -> None:
             print(profiler.output_text(unicode=False, color=False))
         container.shutdown_resources()
     finally:
-        pg.destroy()
+        if pg is not None:
+            pg.destroy()
 
 
 if __name__ == "__main__":

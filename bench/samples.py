@@ -246,7 +246,8 @@ def technician_token(server: base.Server, admin_password: str, lab_id: Any) -> s
         "POST",
         server.base_url + f"{API}/users",
         {
-            "email": TECH_EMAIL,
+            # A fresh technician each run (a kept database already has the earlier ones).
+            "email": TECH_EMAIL.replace("@", f"-{secrets.token_hex(4)}@"),
             "password": password,
             "name": "Bench Technician",
             "role": "technician",
@@ -259,7 +260,7 @@ def technician_token(server: base.Server, admin_password: str, lab_id: Any) -> s
     status, body = base.http(
         "POST",
         server.base_url + f"{API}/auth/login",
-        {"email": TECH_EMAIL, "password": password},
+        {"email": body["email"], "password": password},
     )
     if status != 200:
         raise RuntimeError(f"technician login failed: {status} {body}")
@@ -423,7 +424,9 @@ def explain_all(pg: base.EmbeddedPostgres, lab_id: Any, list_plans: list[Plan]) 
             sa.event.remove(engine, "before_cursor_execute", record)
         timings, plans_text = [], []
         for statement, parameters in sent[:2]:
-            result = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+            # Sent through psycopg (a DriverQuery): positional values in a list.
+            bound = tuple(parameters) if isinstance(parameters, list) else parameters
+            result = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, bound)
             lines = list(result.scalars())
             match = re.search(r"Execution Time: ([\d.]+) ms", lines[-1])
             timings.append(float(match.group(1)) if match else float("nan"))
@@ -562,6 +565,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default="", help="scenario keys, comma-separated (all)")
     parser.add_argument("--quick", action="store_true", help="10,000 samples, 3 s runs")
     parser.add_argument("--no-doc", action="store_true", help="leave docs/performance.md alone")
+    parser.add_argument(
+        "--keep-db",
+        metavar="DIR",
+        help="keep the seeded PostgreSQL in DIR and reuse it next time (seeds only once)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.samples, args.duration = 10_000, 3
@@ -586,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
     wrk = base.ensure_wrk()
     workdir = Path(tempfile.mkdtemp(prefix="aqualab-bench-samples-"))
     workdir.chmod(0o755)  # the postgres user must reach its data directory inside
-    pg = base.EmbeddedPostgres(workdir / "pg")
+    kept = Path(args.keep_db).resolve() if args.keep_db else None
+    pg = base.EmbeddedPostgres(kept or workdir / "pg")
     server: base.Server | None = None
     jwt_secret = secrets.token_urlsafe(48)
     admin_password = f"Bench-{secrets.token_urlsafe(12)}-7q"
@@ -602,8 +611,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {name:9} {value}")
             busy = base.machine_busy_fraction()
             machine["CPU busy before start"] = f"{busy:.0%}"
-            print(f"bench-samples: seeding {args.samples:,} samples ...", flush=True)
-            seeded = seed(pg, workdir, args.samples)
+            seeded_file = kept / f"seeded-{args.samples}.json" if kept else None
+            if seeded_file is not None and seeded_file.exists():
+                print(f"bench-samples: reusing the database kept in {kept}", flush=True)
+                seeded = json.loads(seeded_file.read_text())
+            else:
+                print(f"bench-samples: seeding {args.samples:,} samples ...", flush=True)
+                seeded = seed(pg, workdir, args.samples)
+                if seeded_file is not None:
+                    seeded_file.write_text(json.dumps(seeded))
             print(
                 f"bench-samples: seeded in {seeded['wall_seconds']:.1f} s: "
                 f"{json.dumps(seeded['seconds'])}",
@@ -664,7 +680,10 @@ def main(argv: list[str] | None = None) -> int:
                 base.stop_server(server)
                 if server.process.returncode not in (0, None):
                     print(f"server exited {server.process.returncode}:\n{server.log_tail()}")
-            pg.destroy()
+            if kept is None:
+                pg.destroy()
+            else:
+                pg.stop()
             shutil.rmtree(workdir, ignore_errors=True)
 
     base.print_results(results)

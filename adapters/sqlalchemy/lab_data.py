@@ -7,13 +7,15 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy import tables
+from adapters.sqlalchemy.driver import DriverQuery
 from adapters.sqlalchemy.engine import PLAN_EACH_RUN
 from adapters.sqlalchemy.jsonb import jsonb_text
-from adapters.sqlalchemy.records import SAMPLE, RecordTracker, by_ids, fetch
-from adapters.sqlalchemy.repositories import contains, escape_like
+from adapters.sqlalchemy.records import RESULT, SAMPLE, RecordTracker, by_ids, fetch_rows
+from adapters.sqlalchemy.repositories import escape_like
 from domain.compliance import ComplianceStatus
 from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
 from domain.paging import EXACT_TOTAL_LIMIT, Page
@@ -91,33 +93,64 @@ class SqlAlchemyStandardRepository(StandardRepository):
         )
 
 
-def sample_conditions(query: SampleQuery) -> list[Any]:
-    c = tables.samples.c
-    conditions: list[Any] = [c.deleted_at.is_(None)]
+def sample_filter(query: SampleQuery) -> dict[str, Any]:
+    """The values a list filters on, by bind parameter name (absent: not filtered on)."""
+    values: dict[str, Any] = {}
     if query.lab_id is not None:
-        conditions.append(c.lab_id == query.lab_id)
+        values["f_lab_id"] = query.lab_id
     if query.date_from is not None:
-        conditions.append(c.collection_date >= query.date_from)
+        values["f_date_from"] = query.date_from
     if query.date_to is not None:
-        conditions.append(c.collection_date <= query.date_to)
+        values["f_date_to"] = query.date_to
     if query.type is not None:
-        conditions.append(c.type == query.type)
+        values["f_type"] = query.type.value
     if query.status is not None:
-        conditions.append(c.status == query.status)
+        values["f_status"] = query.status.value
     if query.compliance_status is not None:
-        conditions.append(c.compliance_status == query.compliance_status)
+        values["f_compliance_status"] = query.compliance_status.value
     if query.location:
-        conditions.append(sa.func.lower(c.location) == query.location.strip().lower())
+        values["f_location"] = query.location.strip().lower()
     if query.search and query.search.strip():
         needle = query.search.strip()
+        values["f_id_prefix"] = escape_like(needle.lower()) + "%"
+        values["f_contains"] = f"%{escape_like(needle)}%"
+    return values
+
+
+def filter_conditions(values: dict[str, Any]) -> list[Any]:
+    """`WHERE` terms for `sample_filter`'s values, as named bind parameters: the same
+    structure for the same filters, whatever their values (one compiled statement each)."""
+    c = tables.samples.c
+
+    def bound(name: str) -> Any:
+        return sa.bindparam(name, values[name])
+
+    conditions: list[Any] = [c.deleted_at.is_(None)]
+    if "f_lab_id" in values:
+        conditions.append(c.lab_id == bound("f_lab_id"))
+    if "f_date_from" in values:
+        conditions.append(c.collection_date >= bound("f_date_from"))
+    if "f_date_to" in values:
+        conditions.append(c.collection_date <= bound("f_date_to"))
+    for name in ("type", "status", "compliance_status"):
+        if f"f_{name}" in values:
+            conditions.append(c[name] == bound(f"f_{name}"))
+    if "f_location" in values:
+        conditions.append(sa.func.lower(c.location) == bound("f_location"))
+    if "f_contains" in values:
+        contains = bound("f_contains")
         conditions.append(
             sa.or_(
-                sa.cast(c.id, sa.Text).like(escape_like(needle.lower()) + "%", escape="\\"),
-                contains(c.location, needle),
-                contains(c.collector_name, needle),
+                sa.cast(c.id, sa.Text).like(bound("f_id_prefix"), escape="\\"),
+                c.location.ilike(contains, escape="\\"),
+                c.collector_name.ilike(contains, escape="\\"),
             )
         )
     return conditions
+
+
+def sample_conditions(query: SampleQuery) -> list[Any]:
+    return filter_conditions(sample_filter(query))
 
 
 def copy_rows(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -181,7 +214,7 @@ class SqlAlchemySampleRepository(SampleRepository):
         cached = self._records.cached(sample_id)
         if cached is not None:
             return cached
-        found = fetch(self._records, self._conn(), [tables.samples.c.id == sample_id])
+        found = fetch_rows(self._records, self._conn(), SAMPLE.by_id, {"id": sample_id})
         return found[0] if found else None
 
     def add_many(self, samples: Sequence[Sample]) -> None:
@@ -192,24 +225,15 @@ class SqlAlchemySampleRepository(SampleRepository):
         return by_ids(self._records, self._conn(), ids, lock=lock)
 
     def list(self, query: SampleQuery) -> Page[Sample]:
-        """One page, as read-only snapshots (Core rows mapped straight to `Sample`s)."""
-        conditions = sample_conditions(query)
-        matching = sa.select(sa.literal(1)).select_from(tables.samples).where(*conditions)
+        """One page, as read-only snapshots (rows mapped straight to `Sample`s)."""
+        values = sample_filter(query)
         conn = self._conn()
         shape = _shape(query)
         counted: int | None = None
-        estimate = self._estimate(matching) if shape in _broad_shapes else None
+        estimate = self._estimate(values) if shape in _broad_shapes else None
         if estimate is None or estimate < BROAD_ESTIMATE:
             # The capped count: exact up to EXACT_TOTAL_LIMIT, reading at most one more row.
-            counted = (
-                conn.scalar(
-                    sa.select(sa.func.count()).select_from(
-                        matching.limit(EXACT_TOTAL_LIMIT + 1).subquery()
-                    ),
-                    execution_options=PLANNED_FOR_VALUES,
-                )
-                or 0
-            )
+            counted = _list_queries(values).count.scalar(conn, values) or 0
             _remember(shape, broad=counted > EXACT_TOTAL_LIMIT)
         exact = counted is not None and counted <= EXACT_TOTAL_LIMIT
         if counted is None:
@@ -218,33 +242,22 @@ class SqlAlchemySampleRepository(SampleRepository):
         elif exact:
             total = counted
         else:
-            total = max(counted, estimate if estimate is not None else self._estimate(matching))
-        source: Any = tables.samples
-        if counted is not None and counted <= FEW_MATCHES:
-            # Few matches (a selective search): fetch them through the filter's own indexes
-            # and sort them, rather than walk a whole lab's sort index hoping to meet them.
-            source = (
-                sa.select(tables.samples)
-                .where(*conditions)
-                .cte("matches")
-                .prefix_with("MATERIALIZED")
-            )
-        columns = source.c
-        column, tie = columns[query.sort.field], columns.id
-        order = [column.desc(), tie.desc()] if query.sort.descending else [column.asc(), tie.asc()]
-        # With an estimated total, one extra row tells whether another page exists.
-        fetch = query.page.limit + (0 if exact else 1)
-        stmt = (
-            sa.select(*(columns[name] for name in SAMPLE.names))
-            .order_by(*order)
-            .limit(fetch)
-            .offset(query.page.offset)
+            total = max(counted, estimate if estimate is not None else self._estimate(values))
+        # Few matches (a selective search): fetch them through the filter's own indexes
+        # and sort them, rather than walk a whole lab's sort index hoping to meet them;
+        # unless one index holds exactly the matches in the requested order.
+        few = (
+            counted is not None
+            and counted <= FEW_MATCHES
+            and not _one_index_serves(values, query.sort.field)
         )
-        if source is tables.samples:
-            stmt = stmt.where(*conditions)
-        rows = [
-            SAMPLE.build(row) for row in conn.execute(stmt, execution_options=PLANNED_FOR_VALUES)
-        ]
+        page = _list_queries(values).page(query.sort.field, query.sort.descending, few=few)
+        # With an estimated total, one extra row tells whether another page exists.
+        params = dict(values, p_limit=query.page.limit + (0 if exact else 1))
+        params["p_offset"] = query.page.offset
+        decode = SAMPLE.decode
+        build = SAMPLE.build
+        rows = [build(decode(row)) for row in page.rows(conn, params)]
         more = None if exact else len(rows) > query.page.limit
         return Page(
             items=rows[: query.page.limit],
@@ -254,18 +267,95 @@ class SqlAlchemySampleRepository(SampleRepository):
             more=more,
         )
 
-    def _estimate(self, matching: sa.Select[Any]) -> int:
+    def _estimate(self, values: dict[str, Any]) -> int:
         """The planner's row estimate: instant, and close for the broad queries that need it."""
-        compiled = matching.compile(dialect=self._s.get_bind().dialect)
-        params: Any = compiled.params
-        if compiled.positiontup is not None:  # the engine binds positionally ($1, $2 …)
-            params = tuple(params[name] for name in compiled.positiontup)
-        plan = (
-            self._s.connection()
-            .exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), params)
-            .scalar_one()
-        )
+        plan = _list_queries(values).explain.scalar(self._conn(), values)
         return int(plan[0]["Plan"]["Plan Rows"])
+
+
+# Equality filters with an index (lab_id, <filter>, collection_date): with one of them
+# (and maybe a date range), a newest-first page is that index read in order.
+_DATED_FILTER_INDEXES = frozenset({"f_type", "f_status", "f_compliance_status", "f_location"})
+
+
+def _one_index_serves(values: dict[str, Any], sort_field: str) -> bool:
+    if sort_field != "collection_date" or "f_contains" in values:
+        return False
+    filters = len(_DATED_FILTER_INDEXES.intersection(values))
+    # Across labs (an admin's list) only the plain collection-date index exists.
+    return filters <= 1 if "f_lab_id" in values else filters == 0
+
+
+class _ListQueries:
+    """The statements of one list filter structure (which filters, not their values),
+    compiled once per process: the capped count, the planner's estimate, and a page per
+    sort (walking the sort index, or sorting the few matches)."""
+
+    def __init__(self, values: dict[str, Any]):
+        self._conditions = filter_conditions(values)
+        matching = sa.select(sa.literal(1)).select_from(tables.samples).where(*self._conditions)
+        self.count = DriverQuery(
+            sa.select(sa.func.count()).select_from(
+                matching.limit(EXACT_TOTAL_LIMIT + 1).subquery()
+            ),
+            plan_each_run=True,
+        )
+        self.explain = DriverQuery(_Explain(matching), plan_each_run=True)
+        self._pages: dict[tuple[str, bool, bool], DriverQuery] = {}
+
+    def page(self, field: str, descending: bool, *, few: bool) -> DriverQuery:
+        key = (field, descending, few)
+        query = self._pages.get(key)
+        if query is None:
+            query = self._pages[key] = DriverQuery(
+                self._page_statement(field, descending, few=few), plan_each_run=True
+            )
+        return query
+
+    def _page_statement(self, field: str, descending: bool, *, few: bool) -> sa.Select[Any]:
+        source: Any = tables.samples
+        if few:
+            source = (
+                sa.select(tables.samples)
+                .where(*self._conditions)
+                .cte("matches")
+                .prefix_with("MATERIALIZED")
+            )
+        columns = source.c
+        column, tie = columns[field], columns.id
+        order = [column.desc(), tie.desc()] if descending else [column.asc(), tie.asc()]
+        stmt = (
+            sa.select(*(columns[name] for name in SAMPLE.names))
+            .order_by(*order)
+            .limit(sa.bindparam("p_limit", type_=sa.Integer))
+            .offset(sa.bindparam("p_offset", type_=sa.Integer))
+        )
+        return stmt if few else stmt.where(*self._conditions)
+
+
+class _Explain(sa.Executable, sa.ClauseElement):
+    """`EXPLAIN (FORMAT JSON) <select>`: compiles to the select's own SQL and binds."""
+
+    inherit_cache = False
+
+    def __init__(self, select: sa.Select[Any]):
+        self.select = select
+
+
+@compiles(_Explain)
+def _compile_explain(element: _Explain, compiler: Any, **kw: Any) -> str:
+    return "EXPLAIN (FORMAT JSON) " + str(compiler.process(element.select, **kw))
+
+
+_list_structures: dict[frozenset[str], _ListQueries] = {}
+
+
+def _list_queries(values: dict[str, Any]) -> _ListQueries:
+    key = frozenset(values)
+    found = _list_structures.get(key)
+    if found is None:  # at most 2^9 structures; a race builds one twice, harmlessly
+        found = _list_structures[key] = _ListQueries(values)
+    return found
 
 
 # Filter shapes (the filters of a list, without sort and page) whose last capped count
@@ -304,6 +394,16 @@ def _remember(shape: tuple[Any, ...] | None, *, broad: bool) -> None:
         _broad_shapes[shape] = None
 
 
+_LIVE_RESULTS_OF = DriverQuery(
+    RESULT.select()
+    .where(
+        tables.test_results.c.sample_id == sa.bindparam("sample_id"),
+        tables.test_results.c.deleted_at.is_(None),
+    )
+    .order_by(tables.test_results.c.test_date, tables.test_results.c.id)
+)
+
+
 class SqlAlchemyResultRepository(ResultRepository):
     """Results are plain records tracked by the unit of work (adapters/sqlalchemy/records.py)."""
 
@@ -327,17 +427,11 @@ class SqlAlchemyResultRepository(ResultRepository):
         cached = self._records.cached(result_id)
         if cached is not None:
             return cached
-        found = fetch(self._records, self._conn(), [tables.test_results.c.id == result_id])
+        found = fetch_rows(self._records, self._conn(), RESULT.by_id, {"id": result_id})
         return found[0] if found else None
 
     def list_for_sample(self, sample_id: UUID) -> list[TestResult]:
-        c = tables.test_results.c
-        return fetch(
-            self._records,
-            self._conn(),
-            [c.sample_id == sample_id, c.deleted_at.is_(None)],
-            order_by=[c.test_date, c.id],
-        )
+        return fetch_rows(self._records, self._conn(), _LIVE_RESULTS_OF, {"sample_id": sample_id})
 
     def add_many(self, results: Sequence[TestResult]) -> None:
         copy_rows(self._s, tables.test_results, [result_row(r) for r in results])

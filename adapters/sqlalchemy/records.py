@@ -29,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from adapters.sqlalchemy import tables
+from adapters.sqlalchemy.driver import Decoder, DriverQuery
 from domain.lab_data import Sample, TestResult
 
 R = TypeVar("R")
@@ -47,6 +48,8 @@ class RecordShape(Generic[R]):
         self.names = tuple(c.key for c in self.columns)
         self.values: Callable[[R], tuple[Any, ...]] = operator.attrgetter(*self.names)
         self._new = object.__new__
+        self.decode = Decoder(self.columns)  # rows read through psycopg (DriverQuery)
+        self.by_id = DriverQuery(self.select().where(table.c.id == sa.bindparam("id")))
 
     def build(self, row: Iterable[Any]) -> R:
         """A record from a row of `columns` (no `__init__`: the row is already valid)."""
@@ -208,6 +211,14 @@ def fetch(
     if lock:
         statement = statement.with_for_update()
     return [records.adopt(row, refresh=lock) for row in conn.execute(statement)]
+
+
+def fetch_rows(
+    records: RecordTable[R], conn: sa.Connection, query: DriverQuery, params: dict[str, Any]
+) -> list[R]:
+    """`fetch` for a hot path: a precompiled query of the shape's columns, through psycopg."""
+    decode = records.shape.decode
+    return [records.adopt(decode(row)) for row in query.rows(conn, params)]
 
 
 def by_ids(

@@ -1,0 +1,110 @@
+"""Hot-path reads straight through psycopg, with SQL compiled once from Core.
+
+`Connection.execute` costs ~0.25 ms of Python per statement on this machine (building
+the statement, its cache key, bind and result processing) against ~0.1 ms for psycopg
+alone (docs/performance.md, "Reading the sample-list run"). The statements every
+request runs (the session check, a sample by id, its results, a list's page and count)
+go through a `DriverQuery` instead: the SQL text still comes from the Core tables, so the
+schema stays in one place, but it is compiled once per process and executed on the
+unit of work's own connection, in its transaction. Enum columns come back as their
+domain enums (`Decoder`), exactly as SQLAlchemy would return them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+
+
+class DriverQuery:
+    """One Core statement with named `bindparam`s, compiled for the connection's dialect on
+    first use. `plan_each_run` sends it unprepared (planned for its values, ADR 0014);
+    otherwise psycopg prepares it from its fifth run on a connection."""
+
+    __slots__ = ("_compiled", "_prepare", "_statement")
+
+    def __init__(self, statement: sa.ClauseElement, *, plan_each_run: bool = False):
+        self._statement = statement
+        self._prepare: bool | None = False if plan_each_run else None
+        # By the dialect's parameter style: the production engine binds $1, $2 … for
+        # psycopg's raw cursor (adapters/sqlalchemy/engine.py); an engine made otherwise
+        # (a test's) binds by name.
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _compile(self, dialect: sa.Dialect) -> _Compiled:
+        compiled: Any = self._statement.compile(dialect=dialect)
+        defaults = {k: v for k, v in compiled.params.items() if v is not None}
+        names = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+        found = self._compiled[dialect.paramstyle] = _Compiled(str(compiled), names, defaults)
+        return found
+
+    def sql(self, dialect: sa.Dialect) -> str:
+        return (self._compiled.get(dialect.paramstyle) or self._compile(dialect)).sql
+
+    def rows(self, conn: sa.Connection, params: Mapping[str, Any] | None = None) -> list[Any]:
+        dialect = conn.dialect
+        compiled = self._compiled.get(dialect.paramstyle) or self._compile(dialect)
+        sql, values = compiled.sql, compiled.bind(params or {})
+        driver: Any = conn.connection.driver_connection
+        try:
+            with driver.cursor() as cursor:
+                # Listeners of the engine's cursor events (SQL logging, tracing, the tests'
+                # statement counters) see these statements as they see every other one.
+                events = conn.dispatch
+                if events.before_cursor_execute:
+                    events.before_cursor_execute(conn, cursor, sql, values, None, False)
+                cursor.execute(sql, values, prepare=self._prepare)
+                return cursor.fetchall()  # type: ignore[no-any-return]
+        except psycopg.Error:
+            if driver.broken or driver.closed:
+                conn.invalidate()  # never hand a dead connection back to the pool
+            raise
+
+    def scalar(self, conn: sa.Connection, params: Mapping[str, Any] | None = None) -> Any:
+        rows = self.rows(conn, params)
+        return rows[0][0] if rows else None
+
+
+class _Compiled:
+    __slots__ = ("defaults", "names", "sql")
+
+    def __init__(self, sql: str, names: tuple[str, ...] | None, defaults: dict[str, Any]):
+        self.sql = sql
+        self.names = names  # positional binds in order; None: bound by name
+        self.defaults = defaults
+
+    def bind(self, params: Mapping[str, Any]) -> Any:
+        if self.names is None:
+            return {k: _bindable(v) for k, v in {**self.defaults, **params}.items()}
+        defaults = self.defaults
+        return [_bindable(params[n] if n in params else defaults[n]) for n in self.names]
+
+
+def _bindable(value: Any) -> Any:
+    # psycopg would send an enum member by its name; the columns store the value.
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+class Decoder:
+    """Turns the raw values of `columns` into what the domain holds (enums as enums)."""
+
+    __slots__ = ("_enums",)
+
+    def __init__(self, columns: Sequence[sa.ColumnElement[Any]]):
+        self._enums = tuple(
+            (index, column.type.enum_class)
+            for index, column in enumerate(columns)
+            if isinstance(column.type, sa.Enum) and column.type.enum_class is not None
+        )
+
+    def __call__(self, row: Sequence[Any]) -> list[Any]:
+        values = list(row)
+        for index, enum_class in self._enums:
+            value = values[index]
+            if value is not None:
+                values[index] = enum_class(value)
+        return values
