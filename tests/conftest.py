@@ -82,6 +82,7 @@ DATA_TABLES = (
     "auth_sessions",
     "test_results",
     "samples",
+    "sample_search_terms",
     "users",
     "labs",
     "rate_limit_hits",

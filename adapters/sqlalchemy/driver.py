@@ -23,7 +23,7 @@ import sqlalchemy as sa
 class DriverQuery:
     """One Core statement with named `bindparam`s, compiled for the connection's dialect on
     first use. `plan_each_run` sends it unprepared (planned for its values, ADR 0014);
-    otherwise psycopg prepares it from its fifth run on a connection."""
+    otherwise psycopg prepares it on its sixth run on a connection (after five unprepared)."""
 
     __slots__ = ("_compiled", "_prepare", "_statement")
 

@@ -12,7 +12,7 @@ from adapters.sqlalchemy.jsonb import jsonb_text
 from domain.errors import StorageUnavailable
 
 # Execution option: send the statement unprepared, so PostgreSQL plans it for its values
-# every time. psycopg prepares a statement from its fifth run on a connection, and
+# every time. psycopg prepares a statement on its sixth run on a connection, and
 # PostgreSQL then may switch to a generic plan, blind to the parameters: right for a key
 # lookup (no planning at all), wrong for a list whose best plan depends on the values
 # (a search for '%agadir%' lost its trigram index: 8 -> 100 ms). ADR 0014.

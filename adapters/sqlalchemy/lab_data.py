@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
-from adapters.sqlalchemy import tables
+from adapters.sqlalchemy import sample_search, tables
 from adapters.sqlalchemy.driver import DriverQuery
 from adapters.sqlalchemy.engine import PLAN_EACH_RUN
 from adapters.sqlalchemy.jsonb import jsonb_text
@@ -228,6 +229,10 @@ class SqlAlchemySampleRepository(SampleRepository):
         """One page, as read-only snapshots (rows mapped straight to `Sample`s)."""
         values = sample_filter(query)
         conn = self._conn()
+        if sample_search.applies(query, values):
+            found = sample_search.search(conn, query, values)
+            if found is not None:
+                return found
         shape = _shape(query)
         counted: int | None = None
         estimate = self._estimate(values) if shape in _broad_shapes else None
@@ -268,9 +273,19 @@ class SqlAlchemySampleRepository(SampleRepository):
         )
 
     def _estimate(self, values: dict[str, Any]) -> int:
-        """The planner's row estimate: instant, and close for the broad queries that need it."""
+        """The planner's row estimate: instant, and close for the broad queries that need it.
+        It moves only when statistics do (ANALYZE), so each is reused for a few seconds."""
+        key = tuple(sorted(values.items()))
+        now = time.monotonic()
+        known = _estimates.get(key)
+        if known is not None and now - known[1] < ESTIMATE_REUSE_SECONDS:
+            return known[0]
         plan = _list_queries(values).explain.scalar(self._conn(), values)
-        return int(plan[0]["Plan"]["Plan Rows"])
+        estimate = int(plan[0]["Plan"]["Plan Rows"])
+        if len(_estimates) >= _ESTIMATES_MAX:
+            _estimates.clear()  # rare; each shape asks the planner once more
+        _estimates[key] = (estimate, now)
+        return estimate
 
 
 # Equality filters with an index (lab_id, <filter>, collection_date): with one of them
@@ -366,6 +381,10 @@ def _list_queries(values: dict[str, Any]) -> _ListQueries:
 # did. Searches are never remembered: estimates for substring matches are guesses.
 _broad_shapes: dict[tuple[Any, ...], None] = {}
 _BROAD_SHAPES_MAX = 1024
+# The planner's estimates by filter values, with when they were taken.
+ESTIMATE_REUSE_SECONDS = 10.0
+_estimates: dict[tuple[Any, ...], tuple[int, float]] = {}
+_ESTIMATES_MAX = 4096
 
 
 def _shape(query: SampleQuery) -> tuple[Any, ...] | None:

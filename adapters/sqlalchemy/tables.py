@@ -361,6 +361,23 @@ samples = sa.Table(
         postgresql_ops={"location": "gin_trgm_ops"},
         postgresql_where=LIVE,
     ),
+    # A search's matches in date order, from the index alone (migration 0007, ADR 0016).
+    sa.Index(
+        "ix_samples_lab_location_collection_date",
+        "lab_id",
+        "location",
+        "collection_date",
+        "id",
+        postgresql_where=LIVE,
+    ),
+    sa.Index(
+        "ix_samples_lab_collector_name_collection_date",
+        "lab_id",
+        "collector_name",
+        "collection_date",
+        "id",
+        postgresql_where=LIVE,
+    ),
     sa.Index(
         "ix_samples_collector_trgm",
         "collector_name",
@@ -376,6 +393,23 @@ sa.Index(
     sa.cast(samples.c.id, sa.Text).label("id_text"),
     postgresql_ops={"id_text": "text_pattern_ops"},
     postgresql_where=LIVE,
+)
+
+# Each distinct location and collector name of a lab's samples, kept by triggers on
+# samples (migration 0007): what a search matches first (ADR 0016).
+sample_search_terms = sa.Table(
+    "sample_search_terms",
+    metadata,
+    sa.Column("lab_id", sa.Uuid, primary_key=True),
+    sa.Column("field", sa.String(16), primary_key=True),
+    sa.Column("term", sa.Text, primary_key=True),
+    sa.CheckConstraint("field IN ('location', 'collector_name')", name="field"),
+    sa.Index(
+        "ix_sample_search_terms_term_trgm",
+        "term",
+        postgresql_using="gin",
+        postgresql_ops={"term": "gin_trgm_ops"},
+    ),
 )
 
 test_results = sa.Table(

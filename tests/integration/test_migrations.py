@@ -23,6 +23,8 @@ TRIGGERS = {
     ("audit_chain", "audit_chain_append_only"),
     ("audit_chain", "audit_chain_no_truncate"),
     ("samples", "samples_sync_stamp"),
+    ("samples", "samples_search_terms_insert"),
+    ("samples", "samples_search_terms_update"),
     ("test_results", "test_results_sync_stamp"),
 }
 
@@ -74,8 +76,13 @@ def test_upgrade_downgrade_upgrade_on_a_fresh_database(scratch_database_url: str
     tables, triggers, functions, version = _schema_facts(scratch_database_url)
     assert expected_tables <= tables
     assert triggers == TRIGGERS
-    assert functions == {"aqualab_reject_change", "aqualab_queue_for_seal", "aqualab_sync_stamp"}
-    assert version == HEAD == "0006"
+    assert functions == {
+        "aqualab_reject_change",
+        "aqualab_queue_for_seal",
+        "aqualab_sync_stamp",
+        "aqualab_remember_search_terms",
+    }
+    assert version == HEAD == "0007"
     assert _count(scratch_database_url, "standard_limits") > 30  # the seeded reference data
 
     command.downgrade(config, "base")

@@ -1,0 +1,171 @@
+"""`GET /samples?search=…` through the lab's vocabulary of terms (ADR 0016).
+
+A search matches a sample whose id starts with the needle, or whose location or
+collector name contains it (case-insensitive). Rather than test every sample's
+location and collector name, it first finds the matching *terms* in
+`sample_search_terms` (each distinct location and collector name of the lab, kept by
+triggers on samples), then takes the live samples whose location or collector *is*
+one of those terms: one statement that counts them (capped) and returns one page, from
+index-only scans of (lab_id, location | collector_name, collection_date, id).
+
+Same answers as the plain filter (tests/integration/test_sample_search.py compares
+them); it applies when the list is one lab's, sorted by collection date, filtered by
+the search and perhaps a date range. Otherwise, or when the needle matches too many
+terms or samples to be worth it, the repository runs the plain filter instead.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from adapters.sqlalchemy import tables
+from adapters.sqlalchemy.driver import DriverQuery
+from adapters.sqlalchemy.records import SAMPLE
+from domain.lab_data import Sample
+from domain.paging import EXACT_TOTAL_LIMIT, Page
+from domain.ports import SampleQuery
+
+# A needle found in more terms than this (a letter or two) is left to the plain filter:
+# past that, looking each term up costs more than testing every sample.
+MAX_TERMS = 1_000
+_HANDLED_FILTERS = frozenset({"f_lab_id", "f_date_from", "f_date_to", "f_contains", "f_id_prefix"})
+# Only these characters can begin a UUID's text form.
+_ID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
+
+_S = tables.samples.c
+_T = tables.sample_search_terms.c
+
+_TERMS_COLUMNS = (_T.lab_id, _T.field, _T.term)
+_TERMS_LIKE = _T.term.ilike(sa.bindparam("f_contains"), escape="\\")
+# A trigram scan for long needles, a plain scan for short ones: planned for the value.
+_MATCHING_TERMS = {
+    True: DriverQuery(
+        sa.select(*_TERMS_COLUMNS)
+        .where(_T.lab_id == sa.bindparam("f_lab_id"), _TERMS_LIKE)
+        .limit(MAX_TERMS + 1),
+        plan_each_run=True,
+    ),
+    False: DriverQuery(
+        sa.select(*_TERMS_COLUMNS).where(_TERMS_LIKE).limit(MAX_TERMS + 1), plan_each_run=True
+    ),
+}
+
+
+def applies(query: SampleQuery, values: dict[str, Any]) -> bool:
+    return (
+        "f_contains" in values
+        and query.sort.field == "collection_date"
+        and _HANDLED_FILTERS.issuperset(values)
+    )
+
+
+def search(conn: sa.Connection, query: SampleQuery, values: dict[str, Any]) -> Page[Sample] | None:
+    """One page of a search, or None when the plain filter should answer it."""
+    terms = _MATCHING_TERMS["f_lab_id" in values].rows(conn, values)
+    if len(terms) > MAX_TERMS:
+        return None
+    locations = [(lab, term) for lab, field, term in terms if field == "location"]
+    collectors = [(lab, term) for lab, field, term in terms if field == "collector_name"]
+    needle = query.search.strip().lower() if query.search else ""
+    branches = tuple(
+        name
+        for name, present in (
+            ("location", bool(locations)),
+            ("collector_name", bool(collectors)),
+            ("id", _ID_PREFIX.fullmatch(needle) is not None),
+        )
+        if present
+    )
+    if not branches:
+        return Page(items=[], total=0, request=query.page)
+    statement = _statement(branches, frozenset(values), descending=query.sort.descending)
+    params = dict(
+        values,
+        s_location_labs=[lab for lab, _ in locations],
+        s_locations=[term for _, term in locations],
+        s_collector_labs=[lab for lab, _ in collectors],
+        s_collectors=[term for _, term in collectors],
+        p_limit=query.page.limit,
+        p_offset=query.page.offset,
+    )
+    rows = statement.rows(conn, params)
+    total = rows[0][0]
+    if total > EXACT_TOTAL_LIMIT:
+        return None  # the capped set is not the newest matches: page through the filter
+    decode, build = SAMPLE.decode, SAMPLE.build
+    items = [build(decode(row[1:])) for row in rows if row[1] is not None]
+    return Page(items=items, total=total, request=query.page)
+
+
+_statements: dict[tuple[Any, ...], DriverQuery] = {}
+
+
+def _statement(
+    branches: tuple[str, ...], filters: frozenset[str], *, descending: bool
+) -> DriverQuery:
+    key = (branches, filters & {"f_lab_id", "f_date_from", "f_date_to"}, descending)
+    found = _statements.get(key)
+    if found is None:  # at most 7 x 8 x 2 shapes
+        found = _statements[key] = DriverQuery(_build(*key), plan_each_run=True)
+    return found
+
+
+def _build(branches: tuple[str, ...], filters: frozenset[str], descending: bool) -> sa.Select[Any]:
+    def matches_of(branch: str) -> sa.Select[Any]:
+        conditions: list[Any] = [_S.deleted_at.is_(None)]
+        if "f_lab_id" in filters:
+            conditions.append(_S.lab_id == sa.bindparam("f_lab_id"))
+        if "f_date_from" in filters:
+            conditions.append(_S.collection_date >= sa.bindparam("f_date_from"))
+        if "f_date_to" in filters:
+            conditions.append(_S.collection_date <= sa.bindparam("f_date_to"))
+        if branch == "id":
+            prefix: Any = sa.bindparam("f_id_prefix")
+            conditions.append(sa.cast(_S.id, sa.Text).like(prefix, escape="\\"))
+            return sa.select(_S.id, _S.collection_date).where(*conditions)
+        # Each matching (lab, term) pair, looked up in the (lab_id, term, date, id) index.
+        names = ("s_location_labs", "s_locations")
+        if branch == "collector_name":
+            names = ("s_collector_labs", "s_collectors")
+        pairs = (
+            sa.func.unnest(
+                sa.bindparam(names[0], type_=ARRAY(sa.Uuid)),
+                sa.bindparam(names[1], type_=ARRAY(sa.Text)),
+            )
+            .table_valued("lab_id", "term")
+            .render_derived(name=f"{branch}_terms")
+        )
+        column = _S.location if branch == "location" else _S.collector_name
+        return (
+            sa.select(_S.id, _S.collection_date)
+            .select_from(pairs)
+            .join(tables.samples, sa.and_(_S.lab_id == pairs.c.lab_id, column == pairs.c.term))
+            .where(*conditions)
+        )
+
+    selects = [matches_of(branch) for branch in branches]
+    # One sample can match twice (its place and its collector): UNION counts it once.
+    found: Any = sa.union(*selects) if len(selects) > 1 else selects[0]
+    matches = found.limit(EXACT_TOTAL_LIMIT + 1).cte("matches")
+    counted = sa.select(sa.func.count().label("total")).select_from(matches).cte("counted")
+    by_date = [matches.c.collection_date, matches.c.id]
+    page = (
+        sa.select(*by_date)
+        .order_by(*(c.desc() if descending else c.asc() for c in by_date))
+        .limit(sa.bindparam("p_limit", type_=sa.Integer))
+        .offset(sa.bindparam("p_offset", type_=sa.Integer))
+        .subquery("page")
+    )
+    samples = tables.samples
+    on_page = page.join(samples, samples.c.id == page.c.id)
+    in_order = [page.c.collection_date, page.c.id]
+    # Outer join from the count: an empty page still says how many matched.
+    return (
+        sa.select(counted.c.total, *(samples.c[name] for name in SAMPLE.names))
+        .select_from(counted.outerjoin(on_page, sa.true()))
+        .order_by(*(c.desc() if descending else c.asc() for c in in_order))
+    )

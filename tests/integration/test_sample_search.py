@@ -1,0 +1,186 @@
+"""`GET /samples?search=` through the lab's vocabulary (adapters/sqlalchemy/sample_search.py,
+ADR 0016): the terms table follows the samples, and a search answers exactly what the
+plain filter (`location ILIKE … OR collector_name ILIKE … OR id::text LIKE …`) answers."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+from unittest import mock
+from uuid import UUID
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from adapters.sqlalchemy import sample_search, tables
+from adapters.sqlalchemy.lab_data import SqlAlchemySampleRepository
+from adapters.sqlalchemy.records import RecordTracker
+from domain.paging import Page, PageRequest, Sort
+from domain.ports import SampleQuery
+from tests.conftest import reset_database
+from tests.factories import T0
+
+pytestmark = pytest.mark.integration
+
+LAB_A = UUID("aaaaaaaa-0000-4000-8000-00000000000a")
+LAB_B = UUID("bbbbbbbb-0000-4000-8000-00000000000b")
+PLACES = ["Agadir", "Kénitra", "Fès", "Oued Sebou", "Sidi Kacem", "100% Spring", "Tap_7"]
+SITES = ["well", "tap", "Borehole", "reservoir"]
+LOCATIONS = [f"{place} {site} {n}" for place in PLACES for site in SITES for n in (1, 2)]
+COLLECTORS = ["Amina Idrissi", "Youssef Benali", "Salma Rhazi", "Karim el Fassi"]
+COLUMNS = ("id", "lab_id", "type", "location", "collection_date", "collector_name", "status",
+           "compliance_status", "version", "created_at", "updated_at", "deleted_at")  # fmt: skip
+NEEDLES = ["agadir", "AGADIR", "kénitra", "KÉNITRA", "oued", "fès", "well", "tap", "tap_", "100%",
+           "amina", "el fassi", "a", "zz", "0", "a1", "%", "_", "\\", "spring 1"]  # fmt: skip
+
+
+def _copy_samples(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+    cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY samples ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _sample_rows(rng: random.Random, lab_id: UUID, count: int) -> list[tuple[Any, ...]]:
+    rows = []
+    for _ in range(count):
+        collected = T0 - timedelta(minutes=rng.randrange(365 * 24 * 60))
+        deleted = collected if rng.random() < 0.05 else None
+        rows.append(
+            (
+                uuid.UUID(int=rng.getrandbits(128), version=4),
+                lab_id,
+                "drinking",
+                rng.choice(LOCATIONS),
+                collected,
+                rng.choice(COLLECTORS),
+                "collected",
+                "pending",
+                1,
+                collected,
+                collected,
+                deleted,
+            )
+        )
+    return rows
+
+
+@pytest.fixture
+def seeded(engine: sa.Engine) -> Iterator[sa.Engine]:
+    reset_database(engine)
+    rng = random.Random(16)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(tables.labs),
+            [
+                {"id": lab, "name": f"Search {n}", "created_at": T0, "updated_at": T0}
+                for n, lab in enumerate((LAB_A, LAB_B))
+            ],
+        )
+        _copy_samples(conn, _sample_rows(rng, LAB_A, 1_500) + _sample_rows(rng, LAB_B, 500))
+    yield engine
+    reset_database(engine)
+
+
+def _terms(engine: sa.Engine) -> set[tuple[UUID, str, str]]:
+    t = tables.sample_search_terms.c
+    with engine.connect() as conn:
+        return {
+            (r.lab_id, r.field, r.term) for r in conn.execute(sa.select(t.lab_id, t.field, t.term))
+        }
+
+
+def _used(engine: sa.Engine) -> set[tuple[UUID, str, str]]:
+    s = tables.samples.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(s.lab_id, s.location, s.collector_name)).all()
+    return {(r.lab_id, "location", r.location) for r in rows} | {
+        (r.lab_id, "collector_name", r.collector_name) for r in rows
+    }
+
+
+def _list(engine: sa.Engine, query: SampleQuery, *, plain: bool = False) -> Page[Any]:
+    with Session(engine) as session:
+        repository = SqlAlchemySampleRepository(session, RecordTracker(session))
+        if not plain:
+            return repository.list(query)
+        with mock.patch.object(sample_search, "applies", lambda *_: False):
+            return repository.list(query)
+
+
+def test_the_terms_follow_the_samples(seeded: sa.Engine) -> None:
+    assert _terms(seeded) == _used(seeded)  # after COPY
+
+    s = tables.samples.c
+    with seeded.begin() as conn:
+        conn.execute(
+            sa.update(tables.samples).where(s.lab_id == LAB_B).values(location="Safi port 9")
+        )
+        row = dict(zip(COLUMNS, _sample_rows(random.Random(1), LAB_A, 1)[0], strict=True))
+        conn.execute(sa.insert(tables.samples).values({**row, "collector_name": "Nadia Tazi"}))
+
+    terms = _terms(seeded)
+    assert (LAB_B, "location", "Safi port 9") in terms
+    assert (LAB_A, "collector_name", "Nadia Tazi") in terms
+    assert _used(seeded) <= terms  # old values stay: they match no live sample any more
+
+
+@pytest.mark.parametrize("lab_id", [LAB_A, None], ids=["one lab", "every lab"])
+def test_a_search_answers_what_the_plain_filter_answers(
+    seeded: sa.Engine, lab_id: UUID | None
+) -> None:
+    answered = []
+    real_search = sample_search.search
+
+    def spy(*args: Any) -> Any:
+        found = real_search(*args)
+        answered.append(found is not None)
+        return found
+
+    some_id = str(_list(seeded, SampleQuery(lab_id=lab_id)).items[0].id)
+    with seeded.begin() as conn:  # an edit after the terms were first taken
+        conn.execute(sa.update(tables.samples).where(tables.samples.c.location.like("Fès tap%"))
+                     .values(location="Fès source 3"))  # fmt: skip
+    for needle in [*NEEDLES, some_id[:6], some_id[:9].upper(), "fès source"]:
+        for descending in (True, False):
+            for page in (PageRequest(limit=20), PageRequest(limit=7, offset=21)):
+                for since in (None, T0 - timedelta(days=90)):
+                    query = SampleQuery(
+                        lab_id=lab_id,
+                        search=needle,
+                        date_from=since,
+                        sort=Sort("collection_date", descending=descending),
+                        page=page,
+                    )
+                    with mock.patch.object(sample_search, "search", spy):
+                        fast = _list(seeded, query)
+                    plain = _list(seeded, query, plain=True)
+                    context = (needle, descending, page, since)
+                    assert [s.id for s in fast.items] == [s.id for s in plain.items], context
+                    assert (fast.total, fast.total_exact) == (plain.total, plain.total_exact)
+    assert answered and all(answered)  # the vocabulary answered every one of them
+
+
+def test_a_needle_in_too_many_terms_is_left_to_the_plain_filter(seeded: sa.Engine) -> None:
+    query = SampleQuery(lab_id=LAB_A, search="a")
+    with mock.patch.object(sample_search, "MAX_TERMS", 3):
+        with Session(seeded) as session:
+            conn = session.connection()
+            assert sample_search.search(conn, query, {"f_lab_id": LAB_A, "f_contains": "%a%",
+                                                      "f_id_prefix": "a%"}) is None  # fmt: skip
+        fallback = _list(seeded, query)
+    assert [s.id for s in fallback.items] == [s.id for s in _list(seeded, query, plain=True).items]
+    assert fallback.total > 0
+
+
+def test_other_filters_and_sorts_take_the_plain_filter() -> None:
+    values = {"f_lab_id": LAB_A, "f_contains": "%x%", "f_id_prefix": "x%"}
+    assert sample_search.applies(SampleQuery(lab_id=LAB_A, search="x"), values)
+    by_place = SampleQuery(lab_id=LAB_A, search="x", sort=Sort("location"))
+    assert not sample_search.applies(by_place, values)
+    typed = {**values, "f_type": "drinking"}
+    assert not sample_search.applies(SampleQuery(lab_id=LAB_A, search="x"), typed)
