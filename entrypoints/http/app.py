@@ -9,6 +9,7 @@ import falcon
 
 from adapters.sqlalchemy.unit_of_work import STORAGE_UNAVAILABLE_ERRORS
 from entrypoints.container import Container
+from entrypoints.http import fast_json
 from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.metrics import HttpMetrics
 from entrypoints.http.middleware import AuthMiddleware, RequestContextMiddleware
@@ -54,6 +55,8 @@ def freeze_startup_heap() -> None:
 
 def create_app(container: Container) -> falcon.App[Any, Any]:
     settings = container.settings()
+    # Tests render every response both ways and fail on any difference (fast_json).
+    fast_json.verify_against_pydantic(settings.aqualab_env == "test")
     metrics = HttpMetrics(lambda: _pool_stats(container))
     middleware: list[Any] = [
         RequestContextMiddleware(

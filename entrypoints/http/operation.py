@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import falcon
 from pydantic import BaseModel, ValidationError
 
+from entrypoints.http import fast_json
 from entrypoints.http.errors import (
     ApiError,
     field_errors_from_pydantic,
@@ -136,7 +137,6 @@ def parse_query(req: falcon.Request, model: type[M]) -> M:
 
 def render(resp: falcon.Response, model: type[BaseModel], value: Any, *, status: int = 200) -> None:
     """Serialize through the response model, so the output always matches the documented schema."""
-    payload = model.model_validate(value, from_attributes=True)
-    resp.data = payload.model_dump_json(by_alias=True).encode()
+    resp.data = fast_json.dump(model, value)
     resp.content_type = falcon.MEDIA_JSON
     resp.status = status

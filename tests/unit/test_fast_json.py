@@ -1,0 +1,102 @@
+"""Responses written by orjson from the views are the bytes pydantic would write
+(entrypoints/http/fast_json.py); in the test settings every response is checked both ways."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, field_serializer
+
+from application.views import SampleView
+from entrypoints.http import fast_json
+from entrypoints.http.schemas import ListMeta, SampleDetailOut, SampleList
+
+
+def _pydantic(model: type[BaseModel], value: Any) -> bytes:
+    return model.model_validate(value, from_attributes=True).model_dump_json(by_alias=True).encode()
+
+
+def _sample(**changes: Any) -> SampleView:
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(), "lab_id": uuid.uuid4(), "type": "drinking",
+        "location": "Kénitra « puits » 3 \U0001f4a7", "latitude": 34.261_01,
+        "longitude": -6.5802, "collection_date": datetime(2025, 1, 18, 10, 30, tzinfo=UTC),
+        "collector_name": 'Amina "Tazi"', "status": "collected",
+        "compliance_status": "pending", "notes": None, "version": 1,
+        "created_at": datetime(2025, 1, 18, 10, 30, 0, 123_000, tzinfo=UTC),
+        "created_by": None, "updated_at": datetime(2025, 1, 18, 10, 30, 0, 1, tzinfo=UTC),
+        "updated_by": uuid.uuid4(), "results": [],
+    }  # fmt: skip
+    values.update(changes)
+    return SampleView(**values)
+
+
+@pytest.fixture
+def verify_off() -> Any:
+    fast_json.verify_against_pydantic(False)
+    yield
+    fast_json.verify_against_pydantic(True)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"latitude": None, "longitude": None, "notes": "x" * 300},
+        {"latitude": 1e-7, "longitude": 1e22},
+        {"latitude": 0.1 + 0.2, "longitude": -0.0},
+        {"latitude": 45, "longitude": -7},  # ints given to float fields
+        {"collection_date": datetime(2024, 2, 29, 23, 59, 59, 999_999, tzinfo=UTC)},
+        {"collection_date": datetime(2025, 6, 1, 12, tzinfo=timezone(timedelta(hours=1)))},
+    ],
+)
+def test_the_sample_list_is_written_as_pydantic_writes_it(
+    changes: dict[str, Any], verify_off: None
+) -> None:
+    page = {
+        "data": [_sample(**changes), _sample()],
+        "meta": ListMeta(total=2, page=1, limit=20, total_pages=1, has_more=False),
+    }
+    assert fast_json.shape_of(SampleList) is not None
+    assert fast_json.dump(SampleList, page) == _pydantic(SampleList, page)
+    detail = _sample(**changes)
+    assert fast_json.dump(SampleDetailOut, detail) == _pydantic(SampleDetailOut, detail)
+
+
+class Flagged(BaseModel):
+    count: int
+
+
+def test_verification_catches_a_difference() -> None:
+    fast_json.verify_against_pydantic(True)
+    # pydantic writes a bool given to an int field as 1; written as it is, it is `true`.
+    with pytest.raises(AssertionError, match="fast JSON differs"):
+        fast_json.dump(Flagged, {"count": True})
+
+
+def test_without_verification_the_fast_bytes_are_served(verify_off: None) -> None:
+    assert fast_json.dump(Flagged, {"count": 3}) == b'{"count":3}'
+
+
+class Custom(BaseModel):
+    at: datetime
+
+    @field_serializer("at")
+    def _as_day(self, value: datetime) -> str:
+        return value.date().isoformat()
+
+
+def test_models_it_cannot_mirror_keep_pydantic(verify_off: None) -> None:
+    assert fast_json.shape_of(Custom) is None
+    at = datetime(2025, 1, 18, 10, 30, tzinfo=UTC)
+    assert fast_json.dump(Custom, {"at": at}) == b'{"at":"2025-01-18"}'
+
+
+def test_a_value_missing_a_required_field_gets_pydantics_error(verify_off: None) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        fast_json.dump(Flagged, {})
