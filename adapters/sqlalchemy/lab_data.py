@@ -234,6 +234,8 @@ class SqlAlchemySampleRepository(SampleRepository):
             if found is not None:
                 return found
         shape = _shape(query)
+        if shape not in _broad_shapes and _one_index_serves(values, query.sort.field):
+            return self._counted_page(conn, query, values, shape)
         counted: int | None = None
         estimate = self._estimate(values) if shape in _broad_shapes else None
         if estimate is None or estimate < BROAD_ESTIMATE:
@@ -270,6 +272,31 @@ class SqlAlchemySampleRepository(SampleRepository):
             request=query.page,
             total_exact=exact,
             more=more,
+        )
+
+    def _counted_page(
+        self,
+        conn: sa.Connection,
+        query: SampleQuery,
+        values: dict[str, Any],
+        shape: tuple[Any, ...] | None,
+    ) -> Page[Sample]:
+        """The capped count and the page in one statement, when one index holds the
+        matches in the requested order: the page walks it whatever the count."""
+        statement = _list_queries(values).counted_page(query.sort.field, query.sort.descending)
+        params = dict(values, p_limit=query.page.limit + 1, p_offset=query.page.offset)
+        rows = statement.rows(conn, params)
+        counted = rows[0][0]
+        _remember(shape, broad=counted > EXACT_TOTAL_LIMIT)
+        decode, build = SAMPLE.decode, SAMPLE.build
+        items = [build(decode(row[1:])) for row in rows if row[1] is not None]
+        exact = counted <= EXACT_TOTAL_LIMIT
+        return Page(
+            items=items[: query.page.limit],
+            total=counted if exact else max(counted, self._estimate(values)),
+            request=query.page,
+            total_exact=exact,
+            more=None if exact else len(items) > query.page.limit,
         )
 
     def _estimate(self, values: dict[str, Any]) -> int:
@@ -316,7 +343,26 @@ class _ListQueries:
             plan_each_run=True,
         )
         self.explain = DriverQuery(_Explain(matching), plan_each_run=True)
+        self._capped = matching.limit(EXACT_TOTAL_LIMIT + 1).subquery()
         self._pages: dict[tuple[str, bool, bool], DriverQuery] = {}
+        self._counted_pages: dict[tuple[str, bool], DriverQuery] = {}
+
+    def counted_page(self, field: str, descending: bool) -> DriverQuery:
+        key = (field, descending)
+        query = self._counted_pages.get(key)
+        if query is None:
+            page = self._page_statement(field, descending, few=False).subquery("page")
+            counted = sa.select(sa.func.count().label("total")).select_from(self._capped)
+            counted_cte = counted.cte("counted")
+            order = [page.c[field], page.c.id]
+            # Outer join from the count: an empty page still says how many matched.
+            statement = (
+                sa.select(counted_cte.c.total, *(page.c[name] for name in SAMPLE.names))
+                .select_from(counted_cte.outerjoin(page, sa.true()))
+                .order_by(*(c.desc() if descending else c.asc() for c in order))
+            )
+            query = self._counted_pages[key] = DriverQuery(statement, plan_each_run=True)
+        return query
 
     def page(self, field: str, descending: bool, *, few: bool) -> DriverQuery:
         key = (field, descending, few)

@@ -149,7 +149,9 @@ def _captured_list(engine: sa.Engine, query: SampleQuery) -> list[tuple[str, Any
             assert page.items, "each EXPLAINed query should find something"
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
-    assert len(sent) == 2, sent  # count, then the page
+    # The count and the page in one statement when one index serves the page; else the
+    # count (or a search's matching terms) first, then the page.
+    assert 1 <= len(sent) <= 2, sent
     return sent
 
 
@@ -176,8 +178,18 @@ def _summary(plan: dict[str, Any]) -> list[str]:
     ]
 
 
+def _page_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The plan without its counts (an Aggregate's subtree): a capped count over most of
+    a lab may rightly read the table in order; the page must not."""
+    if plan["Node Type"] == "Aggregate":
+        return
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _page_nodes(child)
+
+
 def _uses_an_index(plan: dict[str, Any]) -> bool:
-    nodes = list(_nodes(plan))
+    nodes = list(_page_nodes(plan))
     seq = [n for n in nodes if n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "samples"]
     return not seq and any(n["Node Type"] in INDEX_NODES for n in nodes)
 
@@ -229,7 +241,7 @@ MAIN_QUERIES = [
 @pytest.mark.parametrize("name", MAIN_QUERIES)
 def test_list_query_uses_an_index(admin_engine: sa.Engine, bulk: dict[str, Any], name: str) -> None:
     query = _query(name, bulk)
-    (_, _), (page_sql, page_params) = _captured_list(admin_engine, query)
+    page_sql, page_params = _captured_list(admin_engine, query)[-1]
     plan = _plan(admin_engine, page_sql, page_params)
     assert _uses_an_index(plan), f"{name}: {_summary(plan)}"
 
