@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy import sample_search, tables
-from adapters.sqlalchemy.lab_data import SqlAlchemySampleRepository
+from adapters.sqlalchemy.lab_data import SqlAlchemySampleRepository, sample_filter
 from adapters.sqlalchemy.records import RecordTracker
 from domain.paging import Page, PageRequest, Sort
 from domain.ports import SampleQuery
@@ -35,7 +35,8 @@ COLLECTORS = ["Amina Idrissi", "Youssef Benali", "Salma Rhazi", "Karim el Fassi"
 COLUMNS = ("id", "lab_id", "type", "location", "collection_date", "collector_name", "status",
            "compliance_status", "version", "created_at", "updated_at", "deleted_at")  # fmt: skip
 NEEDLES = ["agadir", "AGADIR", "kénitra", "KÉNITRA", "oued", "fès", "well", "tap", "tap_", "100%",
-           "amina", "el fassi", "a", "zz", "0", "a1", "%", "_", "\\", "spring 1"]  # fmt: skip
+           "amina", "el fassi", "a", "zz", "0", "a1", "%", "_", "\\", "spring 1", "ap_",
+           "0% s", "%_\\", "fe5"]  # fmt: skip
 
 
 def _copy_samples(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -165,22 +166,28 @@ def test_a_search_answers_what_the_plain_filter_answers(
     assert answered and all(answered)  # the vocabulary answered every one of them
 
 
-def test_a_needle_in_too_many_terms_is_left_to_the_plain_filter(seeded: sa.Engine) -> None:
-    query = SampleQuery(lab_id=LAB_A, search="a")
-    with mock.patch.object(sample_search, "MAX_TERMS", 3):
-        with Session(seeded) as session:
-            conn = session.connection()
-            assert sample_search.search(conn, query, {"f_lab_id": LAB_A, "f_contains": "%a%",
-                                                      "f_id_prefix": "a%"}) is None  # fmt: skip
-        fallback = _list(seeded, query)
+def test_more_matches_than_the_count_caps_are_left_to_the_plain_filter(
+    seeded: sa.Engine,
+) -> None:
+    query = SampleQuery(lab_id=LAB_A, search="well")
+    with (
+        mock.patch.object(sample_search, "EXACT_TOTAL_LIMIT", 5),
+        mock.patch.dict(sample_search._statements, clear=True),
+        Session(seeded) as session,
+    ):
+        found = sample_search.search(session.connection(), query, sample_filter(query))
+    assert found is None
+    fallback = _list(seeded, query)
     assert [s.id for s in fallback.items] == [s.id for s in _list(seeded, query, plain=True).items]
-    assert fallback.total > 0
+    assert fallback.total > 5
 
 
-def test_other_filters_and_sorts_take_the_plain_filter() -> None:
-    values = {"f_lab_id": LAB_A, "f_contains": "%x%", "f_id_prefix": "x%"}
-    assert sample_search.applies(SampleQuery(lab_id=LAB_A, search="x"), values)
-    by_place = SampleQuery(lab_id=LAB_A, search="x", sort=Sort("location"))
+def test_other_filters_sorts_and_short_needles_take_the_plain_filter() -> None:
+    values = {"f_lab_id": LAB_A, "f_contains": "%xyz%", "f_id_prefix": "xyz%"}
+    assert sample_search.applies(SampleQuery(lab_id=LAB_A, search="xyz"), values)
+    by_place = SampleQuery(lab_id=LAB_A, search="xyz", sort=Sort("location"))
     assert not sample_search.applies(by_place, values)
     typed = {**values, "f_type": "drinking"}
-    assert not sample_search.applies(SampleQuery(lab_id=LAB_A, search="x"), typed)
+    assert not sample_search.applies(SampleQuery(lab_id=LAB_A, search="xyz"), typed)
+    short = {"f_lab_id": LAB_A, "f_contains": "%xy%", "f_id_prefix": "xy%"}
+    assert not sample_search.applies(SampleQuery(lab_id=LAB_A, search=" xy "), short)
