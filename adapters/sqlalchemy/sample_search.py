@@ -2,16 +2,16 @@
 
 A search matches a sample whose id starts with the needle, or whose location or
 collector name contains it (case-insensitive). Rather than test every sample's
-location and collector name, it finds the matching *terms* in `sample_search_terms`
-(each distinct location and collector name of the lab, kept by triggers on samples)
-and takes the live samples whose location or collector *is* one of those terms, from
-index-only scans of (lab_id, location | collector_name, collection_date, id): one
-statement counts them (capped) and returns one page.
+location and collector name, it first finds the matching *terms* in
+`sample_search_terms` (each distinct location and collector name of the lab, kept by
+triggers on samples), then takes the live samples whose location or collector *is*
+one of those terms: one statement that counts them (capped) and returns one page, from
+index-only scans of (lab_id, location | collector_name, collection_date, id).
 
 Same answers as the plain filter (tests/integration/test_sample_search.py compares
 them); it applies when the list is one lab's, sorted by collection date, filtered by
-the search and perhaps a date range. Otherwise, or when more samples match than the
-capped count counts, the repository runs the plain filter instead.
+the search and perhaps a date range. Otherwise, or when the needle matches too many
+terms or samples to be worth it, the repository runs the plain filter instead.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.driver import DriverQuery
@@ -28,11 +29,30 @@ from domain.lab_data import Sample
 from domain.paging import EXACT_TOTAL_LIMIT, Page
 from domain.ports import SampleQuery
 
+# A needle found in more terms than this (a letter or two) is left to the plain filter:
+# past that, looking each term up costs more than testing every sample.
+MAX_TERMS = 1_000
 _HANDLED_FILTERS = frozenset({"f_lab_id", "f_date_from", "f_date_to", "f_contains", "f_id_prefix"})
 # Only these characters can begin a UUID's text form.
 _ID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
 
 _S = tables.samples.c
+_T = tables.sample_search_terms.c
+
+_TERMS_COLUMNS = (_T.lab_id, _T.field, _T.term)
+_TERMS_LIKE = _T.term.ilike(sa.bindparam("f_contains"), escape="\\")
+# A trigram scan for long needles, a plain scan for short ones: planned for the value.
+_MATCHING_TERMS = {
+    True: DriverQuery(
+        sa.select(*_TERMS_COLUMNS)
+        .where(_T.lab_id == sa.bindparam("f_lab_id"), _TERMS_LIKE)
+        .limit(MAX_TERMS + 1),
+        plan_each_run=True,
+    ),
+    False: DriverQuery(
+        sa.select(*_TERMS_COLUMNS).where(_TERMS_LIKE).limit(MAX_TERMS + 1), plan_each_run=True
+    ),
+}
 
 
 # Shorter needles have no trigram to look terms up by, and match most of them anyway.
@@ -50,12 +70,33 @@ def applies(query: SampleQuery, values: dict[str, Any]) -> bool:
 
 def search(conn: sa.Connection, query: SampleQuery, values: dict[str, Any]) -> Page[Sample] | None:
     """One page of a search, or None when the plain filter should answer it."""
+    terms = _MATCHING_TERMS["f_lab_id" in values].rows(conn, values)
+    if len(terms) > MAX_TERMS:
+        return None
+    locations = [(lab, term) for lab, field, term in terms if field == "location"]
+    collectors = [(lab, term) for lab, field, term in terms if field == "collector_name"]
     needle = query.search.strip().lower() if query.search else ""
-    branches: tuple[str, ...] = ("location", "collector_name")
-    if _ID_PREFIX.fullmatch(needle):
-        branches += ("id",)
+    branches = tuple(
+        name
+        for name, present in (
+            ("location", bool(locations)),
+            ("collector_name", bool(collectors)),
+            ("id", _ID_PREFIX.fullmatch(needle) is not None),
+        )
+        if present
+    )
+    if not branches:
+        return Page(items=[], total=0, request=query.page)
     statement = _statement(branches, frozenset(values), descending=query.sort.descending)
-    params = dict(values, p_limit=query.page.limit, p_offset=query.page.offset)
+    params = dict(
+        values,
+        s_location_labs=[lab for lab, _ in locations],
+        s_locations=[term for _, term in locations],
+        s_collector_labs=[lab for lab, _ in collectors],
+        s_collectors=[term for _, term in collectors],
+        p_limit=query.page.limit,
+        p_offset=query.page.offset,
+    )
     rows = statement.rows(conn, params)
     total = rows[0][0]
     if total > EXACT_TOTAL_LIMIT:
@@ -73,7 +114,7 @@ def _statement(
 ) -> DriverQuery:
     key = (branches, filters & {"f_lab_id", "f_date_from", "f_date_to"}, descending)
     found = _statements.get(key)
-    if found is None:  # at most 2 x 8 x 2 shapes
+    if found is None:  # at most 7 x 8 x 2 shapes
         found = _statements[key] = DriverQuery(_build(*key), plan_each_run=True)
     return found
 
@@ -91,23 +132,24 @@ def _build(branches: tuple[str, ...], filters: frozenset[str], descending: bool)
             prefix: Any = sa.bindparam("f_id_prefix")
             conditions.append(sa.cast(_S.id, sa.Text).like(prefix, escape="\\"))
             return sa.select(_S.id, _S.collection_date).where(*conditions)
-        # The lab's terms containing the needle, each looked up in the covering index.
-        terms = tables.sample_search_terms.alias(f"{branch}_terms")
+        # Each matching (lab, term) pair, looked up in the (lab_id, term, date, id) index.
+        names = ("s_location_labs", "s_locations")
+        if branch == "collector_name":
+            names = ("s_collector_labs", "s_collectors")
+        pairs = (
+            sa.func.unnest(
+                sa.bindparam(names[0], type_=ARRAY(sa.Uuid)),
+                sa.bindparam(names[1], type_=ARRAY(sa.Text)),
+            )
+            .table_valued("lab_id", "term")
+            .render_derived(name=f"{branch}_terms")
+        )
         column = _S.location if branch == "location" else _S.collector_name
-        matching = [
-            terms.c.field == branch,
-            terms.c.term.ilike(sa.bindparam("f_contains"), escape="\\"),
-        ]
-        if "f_lab_id" in filters:
-            matching.append(terms.c.lab_id == sa.bindparam("f_lab_id"))
         return (
             sa.select(_S.id, _S.collection_date)
-            .select_from(
-                terms.join(
-                    tables.samples, sa.and_(_S.lab_id == terms.c.lab_id, column == terms.c.term)
-                )
-            )
-            .where(*matching, *conditions)
+            .select_from(pairs)
+            .join(tables.samples, sa.and_(_S.lab_id == pairs.c.lab_id, column == pairs.c.term))
+            .where(*conditions)
         )
 
     selects = [matches_of(branch) for branch in branches]

@@ -182,6 +182,13 @@ def test_more_matches_than_the_count_caps_are_left_to_the_plain_filter(
     assert fallback.total > 5
 
 
+def test_a_needle_in_too_many_terms_is_left_to_the_plain_filter(seeded: sa.Engine) -> None:
+    query = SampleQuery(lab_id=LAB_A, search="well")
+    with mock.patch.object(sample_search, "MAX_TERMS", 3), Session(seeded) as session:
+        found = sample_search.search(session.connection(), query, sample_filter(query))
+    assert found is None
+
+
 def test_other_filters_sorts_and_short_needles_take_the_plain_filter() -> None:
     values = {"f_lab_id": LAB_A, "f_contains": "%xyz%", "f_id_prefix": "xyz%"}
     assert sample_search.applies(SampleQuery(lab_id=LAB_A, search="xyz"), values)
