@@ -88,15 +88,10 @@ def search(conn: sa.Connection, query: SampleQuery, values: dict[str, Any]) -> P
     if not branches:
         return Page(items=[], total=0, request=query.page)
     statement = _statement(branches, frozenset(values), descending=query.sort.descending)
-    params = dict(
-        values,
-        s_location_labs=[lab for lab, _ in locations],
-        s_locations=[term for _, term in locations],
-        s_collector_labs=[lab for lab, _ in collectors],
-        s_collectors=[term for _, term in collectors],
-        p_limit=query.page.limit,
-        p_offset=query.page.offset,
-    )
+    try:
+        params = _params(values, query, locations, collectors)
+    except _Unsplittable:
+        return None
     rows = statement.rows(conn, params)
     total = rows[0][0]
     if total > EXACT_TOTAL_LIMIT:
@@ -104,6 +99,45 @@ def search(conn: sa.Connection, query: SampleQuery, values: dict[str, Any]) -> P
     decode, build = SAMPLE.decode, SAMPLE.build
     items = [build(decode(row[1:])) for row in rows if row[1] is not None]
     return Page(items=items, total=total, request=query.page)
+
+
+# The terms travel as one text value, split by PostgreSQL: psycopg quotes each element
+# of an array parameter in Python (two regex passes per term: ~0.5 ms for a search that
+# matches 70 places). The separator is a control character no place name holds; a term
+# that does hold it leaves the search to the plain filter.
+SEPARATOR = "\x1f"
+
+
+class _Unsplittable(Exception):
+    pass
+
+
+def _joined(values: Any) -> str:
+    items = list(values)
+    if any(SEPARATOR in item for item in items):
+        raise _Unsplittable
+    return SEPARATOR.join(items)
+
+
+def _split(name: str) -> Any:
+    return sa.func.string_to_array(sa.bindparam(name, type_=sa.Text), sa.literal(SEPARATOR))
+
+
+def _params(
+    values: dict[str, Any],
+    query: SampleQuery,
+    locations: list[tuple[Any, str]],
+    collectors: list[tuple[Any, str]],
+) -> dict[str, Any]:
+    return dict(
+        values,
+        s_location_labs=_joined(str(lab) for lab, _ in locations),
+        s_locations=_joined(term for _, term in locations),
+        s_collector_labs=_joined(str(lab) for lab, _ in collectors),
+        s_collectors=_joined(term for _, term in collectors),
+        p_limit=query.page.limit,
+        p_offset=query.page.offset,
+    )
 
 
 _statements: dict[tuple[Any, ...], DriverQuery] = {}
@@ -138,8 +172,8 @@ def _build(branches: tuple[str, ...], filters: frozenset[str], descending: bool)
             names = ("s_collector_labs", "s_collectors")
         pairs = (
             sa.func.unnest(
-                sa.bindparam(names[0], type_=ARRAY(sa.Uuid)),
-                sa.bindparam(names[1], type_=ARRAY(sa.Text)),
+                sa.cast(_split(names[0]), ARRAY(sa.Uuid)),
+                _split(names[1]),
             )
             .table_valued("lab_id", "term")
             .render_derived(name=f"{branch}_terms")

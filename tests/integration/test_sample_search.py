@@ -198,3 +198,21 @@ def test_other_filters_sorts_and_short_needles_take_the_plain_filter() -> None:
     assert not sample_search.applies(SampleQuery(lab_id=LAB_A, search="xyz"), typed)
     short = {"f_lab_id": LAB_A, "f_contains": "%xy%", "f_id_prefix": "xy%"}
     assert not sample_search.applies(SampleQuery(lab_id=LAB_A, search=" xy "), short)
+
+
+def test_a_term_holding_the_separator_leaves_the_search_to_the_plain_filter(
+    seeded: sa.Engine,
+) -> None:
+    row = dict(zip(COLUMNS, _sample_rows(random.Random(2), LAB_A, 1)[0], strict=True))
+    with seeded.begin() as conn:
+        location = f"Agadir{sample_search.SEPARATOR}odd {row['id']}"
+        conn.execute(
+            sa.insert(tables.samples).values({**row, "location": location, "deleted_at": None})
+        )
+    query = SampleQuery(lab_id=LAB_A, search="agadir")
+    with Session(seeded) as session:
+        assert sample_search.search(session.connection(), query, sample_filter(query)) is None
+    found = _list(seeded, query)
+    odd = _list(seeded, SampleQuery(lab_id=LAB_A, search="odd"))
+    assert row["id"] in {s.id for s in odd.items}
+    assert [s.id for s in found.items] == [s.id for s in _list(seeded, query, plain=True).items]
