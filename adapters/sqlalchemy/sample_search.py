@@ -63,7 +63,7 @@ def applies(query: SampleQuery, values: dict[str, Any]) -> bool:
     return (
         "f_contains" in values
         and len(query.search.strip()) >= MIN_NEEDLE  # type: ignore[union-attr]
-        and query.sort.field == "collection_date"
+        and query.sort.field in SAMPLE.names
         and _HANDLED_FILTERS.issuperset(values)
     )
 
@@ -87,7 +87,9 @@ def search(conn: sa.Connection, query: SampleQuery, values: dict[str, Any]) -> P
     )
     if not branches:
         return Page(items=[], total=0, request=query.page)
-    statement = _statement(branches, frozenset(values), descending=query.sort.descending)
+    statement = _statement(
+        branches, frozenset(values), field=query.sort.field, descending=query.sort.descending
+    )
     try:
         params = _params(values, query, locations, collectors)
     except _Unsplittable:
@@ -144,16 +146,18 @@ _statements: dict[tuple[Any, ...], DriverQuery] = {}
 
 
 def _statement(
-    branches: tuple[str, ...], filters: frozenset[str], *, descending: bool
+    branches: tuple[str, ...], filters: frozenset[str], *, field: str, descending: bool
 ) -> DriverQuery:
-    key = (branches, filters & {"f_lab_id", "f_date_from", "f_date_to"}, descending)
+    key = (branches, filters & {"f_lab_id", "f_date_from", "f_date_to"}, field, descending)
     found = _statements.get(key)
-    if found is None:  # at most 7 x 8 x 2 shapes
+    if found is None:  # at most 7 x 8 x 8 x 2 shapes
         found = _statements[key] = DriverQuery(_build(*key), plan_each_run=True)
     return found
 
 
-def _build(branches: tuple[str, ...], filters: frozenset[str], descending: bool) -> sa.Select[Any]:
+def _build(
+    branches: tuple[str, ...], filters: frozenset[str], field: str, descending: bool
+) -> sa.Select[Any]:
     def matches_of(branch: str) -> sa.Select[Any]:
         conditions: list[Any] = [_S.deleted_at.is_(None)]
         if "f_lab_id" in filters:
@@ -191,20 +195,33 @@ def _build(branches: tuple[str, ...], filters: frozenset[str], descending: bool)
     found: Any = sa.union(*selects) if len(selects) > 1 else selects[0]
     matches = found.limit(EXACT_TOTAL_LIMIT + 1).cte("matches")
     counted = sa.select(sa.func.count().label("total")).select_from(matches).cte("counted")
-    by_date = [matches.c.collection_date, matches.c.id]
-    page = (
-        sa.select(*by_date)
-        .order_by(*(c.desc() if descending else c.asc() for c in by_date))
-        .limit(sa.bindparam("p_limit", type_=sa.Integer))
-        .offset(sa.bindparam("p_offset", type_=sa.Integer))
-        .subquery("page")
-    )
     samples = tables.samples
-    on_page = page.join(samples, samples.c.id == page.c.id)
-    in_order = [page.c.collection_date, page.c.id]
+    if field == "collection_date":
+        # Newest (or oldest) first: the page comes from the index entries alone.
+        by_date = [matches.c.collection_date, matches.c.id]
+        ids = (
+            sa.select(*by_date)
+            .order_by(*(c.desc() if descending else c.asc() for c in by_date))
+            .limit(sa.bindparam("p_limit", type_=sa.Integer))
+            .offset(sa.bindparam("p_offset", type_=sa.Integer))
+            .subquery("page")
+        )
+        page = sa.select(samples).join(ids, samples.c.id == ids.c.id).subquery("rows")
+    else:
+        # Another order: the matches' rows are read to sort them (still no text scan).
+        by_field = [samples.c[field], samples.c.id]
+        page = (
+            sa.select(samples)
+            .join(matches, samples.c.id == matches.c.id)
+            .order_by(*(c.desc() if descending else c.asc() for c in by_field))
+            .limit(sa.bindparam("p_limit", type_=sa.Integer))
+            .offset(sa.bindparam("p_offset", type_=sa.Integer))
+            .subquery("rows")
+        )
+    in_order = [page.c[field], page.c.id]
     # Outer join from the count: an empty page still says how many matched.
     return (
-        sa.select(counted.c.total, *(samples.c[name] for name in SAMPLE.names))
-        .select_from(counted.outerjoin(on_page, sa.true()))
+        sa.select(counted.c.total, *(page.c[name] for name in SAMPLE.names))
+        .select_from(counted.outerjoin(page, sa.true()))
         .order_by(*(c.desc() if descending else c.asc() for c in in_order))
     )
