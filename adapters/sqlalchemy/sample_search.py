@@ -9,9 +9,10 @@ one of those terms: one statement that counts them (capped) and returns one page
 index-only scans of (lab_id, location | collector_name, collection_date, id).
 
 Same answers as the plain filter (tests/integration/test_sample_search.py compares
-them); it applies when the list is one lab's, sorted by collection date, filtered by
-the search and perhaps a date range. Otherwise, or when the needle matches too many
-terms or samples to be worth it, the repository runs the plain filter instead.
+them); it applies when the list (one lab's or every lab's, in any sort) is filtered by
+the search and perhaps a date range, for needles of 3 characters or more. Otherwise,
+or when the needle matches too many terms or samples to be worth it, the repository
+runs the plain filter instead.
 """
 
 from __future__ import annotations
