@@ -81,8 +81,9 @@ def test_upgrade_downgrade_upgrade_on_a_fresh_database(scratch_database_url: str
         "aqualab_queue_for_seal",
         "aqualab_sync_stamp",
         "aqualab_remember_search_terms",
+        "aqualab_remember_row_search_terms",
     }
-    assert version == HEAD == "0007"
+    assert version == HEAD == "0008"
     assert _count(scratch_database_url, "standard_limits") > 30  # the seeded reference data
 
     command.downgrade(config, "base")

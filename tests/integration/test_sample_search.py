@@ -133,10 +133,18 @@ def test_the_terms_follow_the_samples(seeded: sa.Engine) -> None:
         )
         row = dict(zip(COLUMNS, _sample_rows(random.Random(1), LAB_A, 1)[0], strict=True))
         conn.execute(sa.insert(tables.samples).values({**row, "collector_name": "Nadia Tazi"}))
+        one = sa.select(s.id).where(s.lab_id == LAB_A).limit(1).scalar_subquery()
+        conn.execute(
+            sa.update(tables.samples).where(s.id == one).values(collector_name="Omar Alaoui")
+        )
+        conn.execute(
+            sa.update(tables.samples).where(s.lab_id == LAB_A).values(version=s.version + 1)
+        )
 
     terms = _terms(seeded)
     assert (LAB_B, "location", "Safi port 9") in terms
     assert (LAB_A, "collector_name", "Nadia Tazi") in terms
+    assert (LAB_A, "collector_name", "Omar Alaoui") in terms
     assert _used(seeded) <= terms  # old values stay: they match no live sample any more
 
 
