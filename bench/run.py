@@ -33,7 +33,7 @@ import time
 import timeit
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -420,6 +420,34 @@ def run_wrk(
         "BENCH_UNIQUE": f"bench-{run_id}-c{connections}" if scenario.unique else "",
         "BENCH_REASON": "benchmark" if scenario.unique else "",
     }
+    return measure_wrk(
+        wrk,
+        LUA_SCRIPT,
+        server.base_url + scenario.path,
+        scenario,
+        env=env,
+        connections=connections,
+        duration=duration,
+        timeout=timeout,
+        snapshot=lambda: cpu_snapshot(server),
+    )
+
+
+def measure_wrk(
+    wrk: str,
+    script: Path,
+    url: str,
+    scenario: Scenario,
+    *,
+    env: dict[str, str],
+    connections: int,
+    duration: int,
+    timeout: int,
+    snapshot: Callable[[], dict[str, float]],
+) -> Result:
+    """One wrk run with a BENCH_RESULT-printing Lua script (bench/wrk_report.lua): its
+    latencies, statuses and the CPU per request of the server, PostgreSQL, wrk and the
+    rest of the machine (`snapshot` reads the counters before and after)."""
     args = [
         wrk,
         f"-t{min(2, connections)}",
@@ -428,16 +456,16 @@ def run_wrk(
         f"--timeout={timeout}s",
         "--latency",
         "-s",
-        str(LUA_SCRIPT),
-        server.base_url + scenario.path,
+        str(script),
+        url,
     ]
-    before = cpu_snapshot(server)
+    before = snapshot()
     completed = subprocess.run(
         args, capture_output=True, text=True, env=env, timeout=duration + timeout + 60, check=False
     )
     if completed.returncode != 0 or "Requests/sec" not in completed.stdout:
         raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
-    after = cpu_snapshot(server)
+    after = snapshot()
     parsed = parse_wrk(completed.stdout)
     lua = parsed.get("lua", {})
     done = max(1, int(lua.get("requests", 0)))

@@ -320,46 +320,16 @@ def run_wrk(
     paths_file = workdir / f"paths-{plan.key}.txt"
     paths_file.write_text("\n".join(plan.paths) + "\n")
     env = {**os.environ, "BENCH_TOKEN": token, "BENCH_PATHS": str(paths_file)}
-    args = [
+    return base.measure_wrk(
         wrk,
-        f"-t{min(2, connections)}",
-        f"-c{connections}",
-        f"-d{duration}s",
-        f"--timeout={timeout}s",
-        "--latency",
-        "-s",
-        str(LUA_SCRIPT),
+        LUA_SCRIPT,
         server.base_url + plan.paths[0],
-    ]
-    before = cpu_snapshot(server)
-    completed = subprocess.run(
-        args, capture_output=True, text=True, env=env, timeout=duration + timeout + 60, check=False
-    )
-    if completed.returncode != 0 or "Requests/sec" not in completed.stdout:
-        raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
-    after = cpu_snapshot(server)
-    parsed = base.parse_wrk(completed.stdout)
-    lua = parsed.get("lua", {})
-    done = max(1, int(lua.get("requests", 0)))
-    cpu_ms = {name: (after[name] - before[name]) * 1000 / done for name in before}
-    cpu_ms["other"] = max(0.0, cpu_ms.pop("busy") - cpu_ms["app"] - cpu_ms["pg"] - cpu_ms["wrk"])
-    statuses = {str(k): int(v) for k, v in sorted(lua.get("statuses", {}).items())}
-    unexpected = sum(n for status, n in statuses.items() if status != "200")
-    pct = parsed["percentiles"]
-    scenario = base.Scenario(plan.key, plan.label, "GET", plan.paths[0], 200, auth=True)
-    return base.Result(
-        scenario=scenario,
+        base.Scenario(plan.key, plan.label, "GET", plan.paths[0], 200, auth=True),
+        env=env,
         connections=connections,
-        rps=parsed.get("rps", 0.0),
-        p50_ms=pct.get(50, lua.get("p50_us", 0) / 1000),
-        p95_ms=lua.get("p95_us", 0) / 1000,
-        p99_ms=pct.get(99, lua.get("p99_us", 0) / 1000),
-        max_ms=lua.get("max_us", 0) / 1000,
-        requests=int(lua.get("requests", 0)),
-        non_2xx=max(parsed["non_2xx"], unexpected),
-        socket_errors=parsed["socket_errors"],
-        statuses=statuses,
-        cpu_ms=cpu_ms,
+        duration=duration,
+        timeout=timeout,
+        snapshot=lambda: cpu_snapshot(server),
     )
 
 

@@ -476,55 +476,21 @@ def run_wrk(
         env["BENCH_REASON"] = "benchmark"
     if endpoint.sync:
         env["BENCH_SYNC"] = f"bench-{tag}"
-    args = [
-        wrk,
-        f"-t{min(2, connections)}",
-        f"-c{connections}",
-        f"-d{duration}s",
-        f"--timeout={timeout}s",
-        "--latency",
-        "-s",
-        str(LUA_SCRIPT),
-        server.base_url + endpoint.paths[0],
-    ]
-    before = samples_bench.cpu_snapshot(server)
-    with RssSampler(server) as rss:
-        completed = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=duration + timeout + 60,
-            check=False,
-        )
-    after = samples_bench.cpu_snapshot(server)
-    if completed.returncode != 0 or "Requests/sec" not in completed.stdout:
-        raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
-    parsed = base.parse_wrk(completed.stdout)
-    lua = parsed.get("lua", {})
-    done = max(1, int(lua.get("requests", 0)))
-    cpu_ms = {name: (after[name] - before[name]) * 1000 / done for name in before}
-    cpu_ms["other"] = max(0.0, cpu_ms.pop("busy") - cpu_ms["app"] - cpu_ms["pg"] - cpu_ms["wrk"])
-    statuses = {str(k): int(v) for k, v in sorted(lua.get("statuses", {}).items())}
-    unexpected = sum(n for status, n in statuses.items() if status != str(endpoint.expect))
-    pct = parsed["percentiles"]
     scenario = base.Scenario(
         endpoint.key, endpoint.label, endpoint.method, endpoint.paths[0], endpoint.expect
     )
-    result = base.Result(
-        scenario=scenario,
-        connections=connections,
-        rps=parsed.get("rps", 0.0),
-        p50_ms=pct.get(50, lua.get("p50_us", 0) / 1000),
-        p95_ms=lua.get("p95_us", 0) / 1000,
-        p99_ms=pct.get(99, lua.get("p99_us", 0) / 1000),
-        max_ms=lua.get("max_us", 0) / 1000,
-        requests=int(lua.get("requests", 0)),
-        non_2xx=max(parsed["non_2xx"], unexpected),
-        socket_errors=parsed["socket_errors"],
-        statuses=statuses,
-        cpu_ms=cpu_ms,
-    )
+    with RssSampler(server) as rss:
+        result = base.measure_wrk(
+            wrk,
+            LUA_SCRIPT,
+            server.base_url + endpoint.paths[0],
+            scenario,
+            env=env,
+            connections=connections,
+            duration=duration,
+            timeout=timeout,
+            snapshot=lambda: samples_bench.cpu_snapshot(server),
+        )
     return result, rss.peak_kib / 1024
 
 
