@@ -22,8 +22,11 @@ import sqlalchemy as sa
 
 class DriverQuery:
     """One Core statement with named `bindparam`s, compiled for the connection's dialect on
-    first use. `plan_each_run` sends it unprepared (planned for its values, ADR 0014);
-    otherwise psycopg prepares it on its sixth run on a connection (after five unprepared)."""
+    first use. psycopg prepares a statement on its sixth run on a connection, and
+    PostgreSQL may then switch to a generic plan, blind to the parameters: right for a key
+    lookup (no planning at all), wrong for a list whose best plan depends on the values (a
+    search for '%agadir%' lost its trigram index: 8 -> 100 ms). `plan_each_run` sends the
+    statement unprepared, planned for its values every time (ADR 0014)."""
 
     __slots__ = ("_compiled", "_prepare", "_statement")
 

@@ -11,20 +11,6 @@ import sqlalchemy as sa
 from adapters.sqlalchemy.jsonb import jsonb_text
 from domain.errors import StorageUnavailable
 
-# Execution option: send the statement unprepared, so PostgreSQL plans it for its values
-# every time. psycopg prepares a statement on its sixth run on a connection, and
-# PostgreSQL then may switch to a generic plan, blind to the parameters: right for a key
-# lookup (no planning at all), wrong for a list whose best plan depends on the values
-# (a search for '%agadir%' lost its trigram index: 8 -> 100 ms). ADR 0014.
-PLAN_EACH_RUN = "aqualab_plan_each_run"
-
-
-def _execute_unprepared(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
-    if context is not None and context.execution_options.get(PLAN_EACH_RUN):
-        cursor.execute(statement, parameters, prepare=False)
-        return True
-    return None
-
 
 def make_engine(
     url: str, *, pool_size: int, pool_timeout: float = 5.0, echo: bool = False
@@ -53,7 +39,6 @@ def make_engine(
             "application_name": "aqualab",
         },
     )
-    sa.event.listen(engine, "do_execute", _execute_unprepared)
     return engine
 
 

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy import sample_search, tables
 from adapters.sqlalchemy.driver import DriverQuery
-from adapters.sqlalchemy.engine import PLAN_EACH_RUN
 from adapters.sqlalchemy.jsonb import jsonb_text
 from adapters.sqlalchemy.records import RESULT, SAMPLE, RecordTracker, by_ids, fetch_rows
 from adapters.sqlalchemy.repositories import escape_like
@@ -29,9 +28,6 @@ from domain.ports import (
 )
 
 FEW_MATCHES = 2_000
-# A list's best plan depends on its filter values (a search pattern, a date range, a
-# type's share of the lab): never a generic plan for those statements (ADR 0014).
-PLANNED_FOR_VALUES = {PLAN_EACH_RUN: True}
 T = TypeVar("T")
 # A planner estimate at least this large is trusted without counting (ADR 0008).
 BROAD_ESTIMATE = 5 * EXACT_TOTAL_LIMIT

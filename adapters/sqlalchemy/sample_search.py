@@ -63,7 +63,7 @@ MIN_NEEDLE = 3
 def applies(query: SampleQuery, values: dict[str, Any]) -> bool:
     return (
         "f_contains" in values
-        and len(query.search.strip()) >= MIN_NEEDLE  # type: ignore[union-attr]
+        and len((query.search or "").strip()) >= MIN_NEEDLE
         and query.sort.field in SAMPLE.names
         and _HANDLED_FILTERS.issuperset(values)
     )

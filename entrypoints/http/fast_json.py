@@ -143,9 +143,5 @@ def _converter(annotation: Any) -> Convert | Literal[False] | None:
     return False
 
 
-def _exact_float(value: Any) -> float:
-    return float(value)
-
-
 # pydantic writes an int given to a float field as a float (3 -> 3.0).
-_SCALAR_CHECKS: dict[type, Convert] = {float: _exact_float}
+_SCALAR_CHECKS: dict[type, Convert] = {float: float}

@@ -93,7 +93,7 @@ def _lab_row() -> dict[str, object]:
 def test_lists_are_planned_for_their_values_and_lookups_are_prepared(
     one_connection: sa.Engine,
 ) -> None:
-    """psycopg prepares a statement from its fifth run on a connection, and PostgreSQL
+    """psycopg prepares a statement on its sixth run on a connection, and PostgreSQL
     may then use a generic plan, blind to the values: fine for a lookup by key, wrong
     for a search (it dropped the trigram index). Lists go out unprepared (ADR 0014)."""
     writer = make_session_factory(one_connection)
