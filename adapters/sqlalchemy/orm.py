@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy.orm import registry
+from sqlalchemy.orm import configure_mappers, registry
 
 from adapters.sqlalchemy import tables
 from domain.lab_data import Parameter, Standard, StandardLimit
@@ -36,4 +36,9 @@ def start_mappers() -> None:
         mapper_registry.map_imperatively(SyncDevice, tables.sync_devices)
         mapper_registry.map_imperatively(SyncConflict, tables.sync_conflicts)
         mapper_registry.map_imperatively(Task, tables.tasks)
+        # Configured now, not on the first ORM query: objects built straight from rows
+        # (repositories.RowMapper, the session check of every request) read attributes
+        # through instrumentation that configuration completes. A worker whose first
+        # request was authenticated failed every request after it (AttributeError).
+        configure_mappers()
         _started = True
