@@ -35,6 +35,7 @@ from domain.compliance import (
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from domain.lab_data import (
     Parameter,
+    ReferenceData,
     Sample,
     SampleStatus,
     SampleType,
@@ -86,59 +87,14 @@ class LimitLookup(Protocol):
 
 
 class ReferenceSource(Protocol):
-    """Where parameters and limits come from: a unit of work, or a per-batch cache of one."""
+    """Where parameters and limits come from: `uow.reference()` (what writes judge with),
+    or a unit of work's own repositories (what a re-evaluation after an edit reads)."""
 
     @property
     def parameters(self) -> ParameterLookup: ...
 
     @property
     def standards(self) -> LimitLookup: ...
-
-
-class ReferenceCache:
-    """Parameters, standards and limits read once per batch (four queries, whatever the
-    number of parameters), not once per result."""
-
-    def __init__(self, uow: UnitOfWork):
-        self._uow = uow
-        self._parameters: dict[str, Parameter] | None = None
-        self._standards: list[Standard] | None = None
-        self._limits: dict[str, list[StandardLimit]] | None = None
-        self._applicable: dict[str, list[Limit]] = {}
-
-    @property
-    def parameters(self) -> ParameterLookup:
-        return self
-
-    @property
-    def standards(self) -> LimitLookup:
-        return self
-
-    def get_by_code(self, code: str) -> Parameter | None:
-        if self._parameters is None:
-            self._parameters = {p.code: p for p in self._uow.parameters.all()}
-        return self._parameters.get(code)
-
-    def all(self) -> list[Standard]:
-        if self._standards is None:
-            self._standards = self._uow.standards.all()
-        return self._standards
-
-    def limits_for_parameter(self, parameter_code: str) -> list[StandardLimit]:
-        if self._limits is None:
-            self._limits = {}
-            for standard in sorted(self.all(), key=lambda s: s.code):
-                for limit in self._uow.standards.limits_of_standard(standard.code):
-                    self._limits.setdefault(limit.parameter_code, []).append(limit)
-        return self._limits.get(parameter_code, [])
-
-    def applicable_limits(self, parameter_code: str) -> list[Limit]:
-        """`applicable_limits`, built once per parameter (a batch judges hundreds of
-        results of the same few parameters)."""
-        found = self._applicable.get(parameter_code)
-        if found is None:
-            found = self._applicable[parameter_code] = _applicable_limits(self, parameter_code)
-        return found
 
 
 def change_stamp(caller: Caller, now: datetime) -> Stamp:
@@ -162,15 +118,24 @@ def require_writer(principal: Principal) -> None:
         raise Forbidden("Viewers have read-only access")
 
 
-def visible_sample(uow: UnitOfWork, principal: Principal, sample_id: UUID) -> Sample:
-    sample = uow.samples.get(sample_id)
+def visible_sample(
+    uow: UnitOfWork, principal: Principal, sample_id: UUID, *, lock: bool = False
+) -> Sample:
+    """`lock`: for a write that checks and changes the sample (its version or status)."""
+    sample = uow.samples.get(sample_id, lock=lock)
     if sample is None or not can_see_lab(principal, sample.lab_id):
         raise NotFound("Sample not found")
     return sample
 
 
-def visible_result(uow: UnitOfWork, principal: Principal, result_id: UUID) -> TestResult:
-    result = uow.results.get(result_id)
+def visible_result(
+    uow: UnitOfWork, principal: Principal, result_id: UUID, *, lock: bool = False
+) -> TestResult:
+    """`lock`: the result, then its sample (whose status the write recomputes): the order
+    the sync engine takes them in too, so two writes never wait on each other in a cycle."""
+    result = uow.results.get(result_id, lock=lock)
+    if result is not None and lock:
+        uow.samples.get(result.sample_id, lock=True)
     if result is None or not can_see_lab(principal, result.lab_id):
         raise NotFound("Result not found")
     return result
@@ -257,7 +222,7 @@ class Measured:
     detection_limit: float | None
 
 
-def measure(uow: ReferenceSource, values: Mapping[str, Any]) -> Measured:
+def measure(reference: ReferenceSource, values: Mapping[str, Any]) -> Measured:
     """Validate parameter, unit, value, qualifier and detection limit together."""
     problems: dict[str, list[str]] = {
         "value": _number(values.get("value"))
@@ -271,7 +236,7 @@ def measure(uow: ReferenceSource, values: Mapping[str, Any]) -> Measured:
         "notes": _text(values.get("notes"), required=False, limit=NOTES_MAX),
     }
     code = values.get("parameter")
-    parameter = uow.parameters.get_by_code(code) if isinstance(code, str) else None
+    parameter = reference.parameters.get_by_code(code) if isinstance(code, str) else None
     if parameter is None:
         problems["parameter"] = [
             f"Unknown parameter {code!r}" if code else "This field is required"
@@ -314,18 +279,14 @@ def _float(value: Any) -> float | None:
     return float(value) if value is not None else None
 
 
-def applicable_limits(uow: ReferenceSource, parameter_code: str) -> list[Limit]:
+def applicable_limits(source: ReferenceSource, parameter_code: str) -> list[Limit]:
     """Every standard's current limit for a parameter, with the standard's kind."""
-    if isinstance(uow, ReferenceCache):
-        return uow.applicable_limits(parameter_code)
-    return _applicable_limits(uow, parameter_code)
-
-
-def _applicable_limits(uow: ReferenceSource, parameter_code: str) -> list[Limit]:
-    kinds = {s.code: s.kind for s in uow.standards.all()}
+    if isinstance(source, ReferenceData):
+        return source.applicable_limits(parameter_code)
+    kinds = {s.code: s.kind for s in source.standards.all()}
     return [
         limit.as_limit(kinds[limit.standard_code])
-        for limit in uow.standards.limits_for_parameter(parameter_code)
+        for limit in source.standards.limits_for_parameter(parameter_code)
         if limit.standard_code in kinds
     ]
 
@@ -565,7 +526,7 @@ class UpdateSample:
         raise_if_any(sample_problems(changes, creating=False))
         deps = self._deps
         with deps.uow() as uow:
-            sample = visible_sample(uow, caller.principal, cmd.sample_id)
+            sample = visible_sample(uow, caller.principal, cmd.sample_id, lock=True)
             ensure_version(sample.version, if_match=cmd.if_match, expected=cmd.expected_version)
             before = sample.snapshot()
             changed = set_sample_fields(sample, changes)
@@ -605,7 +566,7 @@ class DeleteSample:
         require_writer(caller.principal)
         deps = self._deps
         with deps.uow() as uow:
-            sample = visible_sample(uow, caller.principal, sample_id)
+            sample = visible_sample(uow, caller.principal, sample_id, lock=True)
             ensure_version(sample.version, if_match=if_match, expected=None)
             now = deps.clock.now()
             tombstone_sample(
@@ -734,13 +695,14 @@ class CreateResult:
         require_writer(caller.principal)
         deps = self._deps
         with deps.uow() as uow:
-            sample = visible_sample(uow, caller.principal, cmd.sample_id)
-            measured = measure(uow, cmd.values)
+            sample = visible_sample(uow, caller.principal, cmd.sample_id, lock=True)
+            reference = uow.reference()
+            measured = measure(reference, cmd.values)
             if cmd.id is not None and uow.results.get_including_deleted(cmd.id) is not None:
                 raise Conflict("A result with this id already exists")
             now = deps.clock.now()
             result = new_result(
-                uow,
+                reference,
                 sample,
                 measured,
                 cmd.values,
@@ -754,7 +716,10 @@ class CreateResult:
             audit.created(
                 AuditEntityType.RESULT, result.id, result.snapshot(), lab_id=result.lab_id
             )
-            refresh_sample_status(uow, audit, sample, now)
+            # The sample is locked, and its status is the worst of its live results' (every
+            # write keeps it so): a new result can only raise it to its own.
+            status = sample_status([sample.compliance_status, result.compliance_status])
+            _set_status(audit, sample, status, now)
             uow.commit()
             return ResultView.of(result)
 
@@ -775,10 +740,10 @@ class UpdateResult:
         require_writer(caller.principal)
         deps = self._deps
         with deps.uow() as uow:
-            result = visible_result(uow, caller.principal, cmd.result_id)
+            result = visible_result(uow, caller.principal, cmd.result_id, lock=True)
             ensure_version(result.version, if_match=cmd.if_match, expected=cmd.expected_version)
             before = result.snapshot()
-            changed = remeasure_result(uow, result, cmd.changes, deps.margin)
+            changed = remeasure_result(uow.reference(), result, cmd.changes, deps.margin)
             if result.snapshot() != before:
                 now = deps.clock.now()
                 result.touch(now, caller.principal.user_id)
@@ -806,7 +771,7 @@ class DeleteResult:
         require_writer(caller.principal)
         deps = self._deps
         with deps.uow() as uow:
-            result = visible_result(uow, caller.principal, result_id)
+            result = visible_result(uow, caller.principal, result_id, lock=True)
             ensure_version(result.version, if_match=if_match, expected=None)
             now = deps.clock.now()
             audit = Auditor.of(uow, deps.clock, caller)

@@ -26,11 +26,12 @@ from uuid import UUID
 from application.auditing import Auditor
 from application.context import Caller, Principal
 from application.policy import can_see_lab
-from application.samples import ReferenceCache, require_writer
+from application.samples import require_writer
 from application.views import PageView
 from domain.audit import AuditEntityType
 from domain.compliance import DEFAULT_MARGIN
 from domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from domain.lab_data import ReferenceData
 from domain.paging import PageRequest
 from domain.ports import Clock, ConflictQuery, IdGenerator, UnitOfWork, UnitOfWorkFactory
 from domain.sync import (
@@ -280,7 +281,7 @@ class Batch:
     now: datetime
     ids: IdGenerator
     margin: float
-    reference: ReferenceCache
+    reference: ReferenceData
     records: dict[str, dict[UUID, Any]] = field(default_factory=dict)
     notes: dict[str, set[Any]] = field(default_factory=dict)  # per-entity scratch (finish)
     # Records the batch creates: written in bulk once every mutation and hook has run.
@@ -303,7 +304,7 @@ class Batch:
             now=now,
             ids=deps.ids,
             margin=deps.margin,
-            reference=ReferenceCache(uow),
+            reference=uow.reference(),
         )
 
     def record(self, entity: str, record_id: UUID) -> Any | None:

@@ -117,6 +117,57 @@ class StandardLimit:
         }
 
 
+class ReferenceData:
+    """Parameters, standards and their limits as one read-only view: what judging a
+    result needs. Shaped like the repositories it stands in for (`parameters.get_by_code`,
+    `standards.all`, `standards.limits_for_parameter`), plus the judged form of a
+    parameter's limits, built once. A storage may share one between requests while the
+    reference data stays unchanged (adapters/sqlalchemy/reference_cache.py); nothing may
+    change the objects it hands out."""
+
+    def __init__(
+        self,
+        parameters: Iterable[Parameter],
+        standards: Iterable[Standard],
+        limits: Iterable[StandardLimit],
+    ):
+        self._parameters = {p.code: p for p in parameters}
+        self._standards = sorted(standards, key=lambda s: s.code)
+        kinds = {s.code: s.kind for s in self._standards}
+        self._limits: dict[str, list[StandardLimit]] = {}
+        for limit in sorted(limits, key=lambda lim: lim.standard_code):
+            self._limits.setdefault(limit.parameter_code, []).append(limit)
+        self._applicable = {
+            code: [
+                lim.as_limit(kinds[lim.standard_code])
+                for lim in found
+                if lim.standard_code in kinds
+            ]
+            for code, found in self._limits.items()
+        }
+
+    @property
+    def parameters(self) -> ReferenceData:
+        return self
+
+    @property
+    def standards(self) -> ReferenceData:
+        return self
+
+    def get_by_code(self, code: str) -> Parameter | None:
+        return self._parameters.get(code)
+
+    def all(self) -> list[Standard]:
+        return list(self._standards)
+
+    def limits_for_parameter(self, parameter_code: str) -> list[StandardLimit]:
+        return list(self._limits.get(parameter_code, ()))
+
+    def applicable_limits(self, parameter_code: str) -> list[Limit]:
+        """Every standard's current limit for a parameter, with the standard's kind."""
+        return list(self._applicable.get(parameter_code, ()))
+
+
 @dataclass(eq=False)
 class Sample:
     id: UUID

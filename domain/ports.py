@@ -18,6 +18,7 @@ from domain.audit import AuditAction, AuditEntityType, AuditEntry, ChainReport
 from domain.compliance import ComplianceStatus
 from domain.lab_data import (
     Parameter,
+    ReferenceData,
     Sample,
     SampleStatus,
     SampleType,
@@ -324,8 +325,11 @@ class SampleRepository(abc.ABC):
     def add(self, sample: Sample) -> None: ...
 
     @abc.abstractmethod
-    def get(self, sample_id: UUID) -> Sample | None:
-        """A live sample (tombstones are None)."""
+    def get(self, sample_id: UUID, *, lock: bool = False) -> Sample | None:
+        """A live sample (tombstones are None). `lock` holds it until the unit of work
+        ends, so writes that read, check and change it (its version, its compliance
+        status) are made one after the other. A write to a result locks the result, then
+        its sample (the sync engine's order too: no deadlocks)."""
 
     @abc.abstractmethod
     def get_including_deleted(self, sample_id: UUID) -> Sample | None: ...
@@ -350,8 +354,8 @@ class ResultRepository(abc.ABC):
     def add(self, result: TestResult) -> None: ...
 
     @abc.abstractmethod
-    def get(self, result_id: UUID) -> TestResult | None:
-        """A live result (tombstones are None)."""
+    def get(self, result_id: UUID, *, lock: bool = False) -> TestResult | None:
+        """A live result (tombstones are None); `lock` as for samples."""
 
     @abc.abstractmethod
     def get_including_deleted(self, result_id: UUID) -> TestResult | None: ...
@@ -513,6 +517,21 @@ class UnitOfWork(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources; adapters override when they hold any."""
+
+    def reference(self) -> ReferenceData:
+        """The current parameters, standards and limits, as this unit of work sees them
+        (its own uncommitted changes included). Adapters may hand out a view shared
+        between units of work as long as it is the same data."""
+        return load_reference(self.parameters, self.standards)
+
+
+def load_reference(parameters: ParameterRepository, standards: StandardRepository) -> ReferenceData:
+    every_standard = standards.all()
+    return ReferenceData(
+        parameters.all(),
+        every_standard,
+        [limit for s in every_standard for limit in standards.limits_of_standard(s.code)],
+    )
 
 
 class UnitOfWorkFactory(Protocol):

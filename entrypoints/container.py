@@ -28,6 +28,7 @@ from adapters.sqlalchemy.engine import SqlHealthProbe, make_engine
 from adapters.sqlalchemy.housekeeping import SqlHousekeeping
 from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.rate_limiter import PostgresRateLimiter
+from adapters.sqlalchemy.reference_cache import ReferenceDataCache
 from adapters.sqlalchemy.reports import SqlAlchemyComplianceReports
 from adapters.sqlalchemy.unit_of_work import (
     SqlAlchemyUnitOfWork,
@@ -135,6 +136,7 @@ class Container(containers.DeclarativeContainer):
     read_only_session_factory = providers.ThreadSafeSingleton(
         make_read_only_session_factory, engine
     )
+    reference_cache = providers.ThreadSafeSingleton(ReferenceDataCache)
 
     storage = providers.Callable(lambda s: s.storage, settings)
     uow = providers.Selector(
@@ -144,6 +146,7 @@ class Container(containers.DeclarativeContainer):
             SqlAlchemyUnitOfWork,
             session_factory=session_factory,
             read_only_session_factory=read_only_session_factory,
+            reference_cache=reference_cache,
         ),
     )
     audit_chain = providers.Selector(

@@ -105,6 +105,13 @@ def reset_database(engine: sa.Engine) -> None:
         conn.execute(sa.insert(tables.parameters), parameter_rows())
         conn.execute(sa.insert(tables.standards), standard_rows())
         conn.execute(sa.insert(tables.standard_limits), limit_rows())
+        # Replica mode skipped the triggers that mark reference data as changed; a cache
+        # kept by a test's server must not mistake the restored limits for its copy.
+        conn.execute(
+            sa.text(
+                "UPDATE reference_data_version SET version = nextval('reference_data_version_seq')"
+            )
+        )
 
 
 @pytest.fixture

@@ -136,7 +136,7 @@ class InMemorySampleRepository(SampleRepository):
     def add(self, sample: Sample) -> None:
         self._t.put(sample.id, sample)
 
-    def get(self, sample_id: UUID) -> Sample | None:
+    def get(self, sample_id: UUID, *, lock: bool = False) -> Sample | None:
         sample: Sample | None = self._t.get(sample_id)
         return sample if sample is not None and not sample.is_deleted else None
 
@@ -175,7 +175,7 @@ class InMemoryResultRepository(ResultRepository):
     def add(self, result: TestResult) -> None:
         self._t.put(result.id, result)
 
-    def get(self, result_id: UUID) -> TestResult | None:
+    def get(self, result_id: UUID, *, lock: bool = False) -> TestResult | None:
         result: TestResult | None = self._t.get(result_id)
         return result if result is not None and not result.is_deleted else None
 

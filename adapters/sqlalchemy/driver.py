@@ -13,7 +13,7 @@ domain enums (`Decoder`), exactly as SQLAlchemy would return them.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -42,13 +42,30 @@ class DriverQuery:
         compiled: Any = self._statement.compile(dialect=dialect)
         defaults = {k: v for k, v in compiled.params.items() if v is not None}
         names = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-        found = self._compiled[dialect.paramstyle] = _Compiled(str(compiled), names, defaults)
+        # The column types' own conversions (JSON to text), as SQLAlchemy would apply
+        # them: what an INSERT or UPDATE of a JSONB column needs. Enums are bound by value
+        # below instead, whatever enum class the caller holds.
+        processors = {
+            name: process
+            for name, process in compiled._bind_processors.items()
+            if not isinstance(compiled.binds[name].type, sa.Enum)
+        }
+        found = self._compiled[dialect.paramstyle] = _Compiled(
+            str(compiled), names, defaults, processors
+        )
         return found
 
     def sql(self, dialect: sa.Dialect) -> str:
         return (self._compiled.get(dialect.paramstyle) or self._compile(dialect)).sql
 
     def rows(self, conn: sa.Connection, params: Mapping[str, Any] | None = None) -> list[Any]:
+        return self._run(conn, params, fetch=True)  # type: ignore[no-any-return]
+
+    def execute(self, conn: sa.Connection, params: Mapping[str, Any] | None = None) -> int:
+        """Run a statement that returns no rows (an INSERT, an UPDATE); its row count."""
+        return self._run(conn, params, fetch=False)  # type: ignore[no-any-return]
+
+    def _run(self, conn: sa.Connection, params: Mapping[str, Any] | None, *, fetch: bool) -> Any:
         dialect = conn.dialect
         compiled = self._compiled.get(dialect.paramstyle) or self._compile(dialect)
         sql, values = compiled.sql, compiled.bind(params or {})
@@ -56,12 +73,13 @@ class DriverQuery:
         try:
             with driver.cursor() as cursor:
                 # Listeners of the engine's cursor events (SQL logging, tracing, the tests'
-                # statement counters) see these statements as they see every other one.
+                # statement counters, the read-only guard) see these statements as they
+                # see every other one.
                 events = conn.dispatch
                 if events.before_cursor_execute:
                     events.before_cursor_execute(conn, cursor, sql, values, None, False)
                 cursor.execute(sql, values, prepare=self._prepare)
-                return cursor.fetchall()  # type: ignore[no-any-return]
+                return cursor.fetchall() if fetch else cursor.rowcount
         except psycopg.Error:
             if driver.broken or driver.closed:
                 conn.invalidate()  # never hand a dead connection back to the pool
@@ -73,21 +91,35 @@ class DriverQuery:
 
 
 class _Compiled:
-    __slots__ = ("defaults", "names", "sql")
+    __slots__ = ("defaults", "names", "processors", "sql")
 
-    def __init__(self, sql: str, names: tuple[str, ...] | None, defaults: dict[str, Any]):
+    def __init__(
+        self,
+        sql: str,
+        names: tuple[str, ...] | None,
+        defaults: dict[str, Any],
+        processors: dict[str, Callable[[Any], Any]],
+    ):
         self.sql = sql
         self.names = names  # positional binds in order; None: bound by name
         self.defaults = defaults
+        self.processors = processors
 
     def bind(self, params: Mapping[str, Any]) -> Any:
+        processors = self.processors
         if self.names is None:
-            return {k: _bindable(v) for k, v in {**self.defaults, **params}.items()}
+            merged = {**self.defaults, **params}
+            return {k: _bindable(v, processors.get(k)) for k, v in merged.items()}
         defaults = self.defaults
-        return [_bindable(params[n] if n in params else defaults[n]) for n in self.names]
+        return [
+            _bindable(params[n] if n in params else defaults[n], processors.get(n))
+            for n in self.names
+        ]
 
 
-def _bindable(value: Any) -> Any:
+def _bindable(value: Any, process: Callable[[Any], Any] | None) -> Any:
+    if process is not None:
+        return process(value)
     # psycopg would send an enum member by its name; the columns store the value.
     return value.value if isinstance(value, enum.Enum) else value
 

@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 from adapters.sqlalchemy import sample_search, tables
 from adapters.sqlalchemy.driver import DriverQuery
 from adapters.sqlalchemy.jsonb import jsonb_text
-from adapters.sqlalchemy.records import RESULT, SAMPLE, RecordTracker, by_ids, fetch_rows
+from adapters.sqlalchemy.records import (
+    RESULT,
+    SAMPLE,
+    RecordTracker,
+    by_ids,
+    fetch_rows,
+    locked_by_id,
+)
 from adapters.sqlalchemy.repositories import escape_like
 from domain.compliance import ComplianceStatus
 from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
@@ -203,8 +210,11 @@ class SqlAlchemySampleRepository(SampleRepository):
     def add(self, sample: Sample) -> None:
         self._records.add(sample)
 
-    def get(self, sample_id: UUID) -> Sample | None:
-        sample = self.get_including_deleted(sample_id)
+    def get(self, sample_id: UUID, *, lock: bool = False) -> Sample | None:
+        if lock:
+            sample = locked_by_id(self._records, self._conn(), sample_id)
+        else:
+            sample = self.get_including_deleted(sample_id)
         return sample if sample is not None and not sample.is_deleted else None
 
     def get_including_deleted(self, sample_id: UUID) -> Sample | None:
@@ -465,6 +475,15 @@ _LIVE_RESULTS_OF = DriverQuery(
 )
 
 
+# Every write to a result recomputes its sample's status from this (ADR 0017).
+_LIVE_STATUSES_OF = DriverQuery(
+    sa.select(tables.test_results.c.sample_id, tables.test_results.c.compliance_status).where(
+        tables.test_results.c.sample_id == sa.any_(sa.bindparam("sample_ids")),
+        tables.test_results.c.deleted_at.is_(None),
+    )
+)
+
+
 class SqlAlchemyResultRepository(ResultRepository):
     """Results are plain records tracked by the unit of work (adapters/sqlalchemy/records.py)."""
 
@@ -480,8 +499,11 @@ class SqlAlchemyResultRepository(ResultRepository):
     def add(self, result: TestResult) -> None:
         self._records.add(result)
 
-    def get(self, result_id: UUID) -> TestResult | None:
-        result = self.get_including_deleted(result_id)
+    def get(self, result_id: UUID, *, lock: bool = False) -> TestResult | None:
+        if lock:
+            result = locked_by_id(self._records, self._conn(), result_id)
+        else:
+            result = self.get_including_deleted(result_id)
         return result if result is not None and not result.is_deleted else None
 
     def get_including_deleted(self, result_id: UUID) -> TestResult | None:
@@ -504,16 +526,11 @@ class SqlAlchemyResultRepository(ResultRepository):
     def statuses_for_samples(
         self, sample_ids: Collection[UUID]
     ) -> dict[UUID, list[ComplianceStatus]]:
-        c = tables.test_results.c
         found: dict[UUID, list[ComplianceStatus]] = {sid: [] for sid in sample_ids}
         if sample_ids:
-            rows = self._conn().execute(
-                sa.select(c.sample_id, c.compliance_status).where(
-                    c.sample_id.in_(list(sample_ids)), c.deleted_at.is_(None)
-                )
-            )
+            rows = _LIVE_STATUSES_OF.rows(self._conn(), {"sample_ids": list(found)})
             for sample_id, status in rows:
-                found[sample_id].append(status)
+                found[sample_id].append(ComplianceStatus(status))
         return found
 
     def ids_for_parameter(self, parameter_code: str) -> list[UUID]:

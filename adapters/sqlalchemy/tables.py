@@ -412,6 +412,16 @@ sample_search_terms = sa.Table(
     ),
 )
 
+# One row: a new value on every change to parameters, standards or limits (statement
+# triggers, migration 0009), so a process can tell whether its copy is current.
+reference_data_version = sa.Table(
+    "reference_data_version",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("id = 1", name="one_row"),
+)
+
 test_results = sa.Table(
     "test_results",
     metadata,

@@ -17,6 +17,7 @@ from adapters.sqlalchemy.lab_data import (
     SqlAlchemyStandardRepository,
 )
 from adapters.sqlalchemy.records import RecordTracker, flush_records_before_statements
+from adapters.sqlalchemy.reference_cache import ReferenceDataCache
 from adapters.sqlalchemy.repositories import (
     SqlAlchemyAuditTrail,
     SqlAlchemyLabRepository,
@@ -32,6 +33,7 @@ from adapters.sqlalchemy.sync import (
 )
 from adapters.sqlalchemy.tasks import SqlAlchemyTaskRepository
 from domain.errors import Conflict
+from domain.lab_data import ReferenceData
 from domain.ports import UnitOfWork
 
 # Errors that mean "the database could not be reached or dropped us": the HTTP layer
@@ -138,8 +140,11 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         read_only_session_factory: sessionmaker[Session] | None = None,
         *,
         read_only: bool = False,
+        reference_cache: ReferenceDataCache | None = None,
     ):
         self._read_only = read_only
+        # The process's shared cache (the container's); alone, this unit of work's own.
+        self._reference_cache = reference_cache or ReferenceDataCache()
         self._session_factory = session_factory
         if read_only and read_only_session_factory is not None:
             self._session_factory = read_only_session_factory
@@ -165,6 +170,15 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.changes = SqlAlchemyChangeFeed(self.session)
         self.tasks = SqlAlchemyTaskRepository(self.session)
         return self
+
+    def reference(self) -> ReferenceData:
+        if not self._read_only:
+            # An edit still pending in the session must reach the database (and its
+            # trigger) before the version is read: this unit of work sees its own changes.
+            session = self.session
+            if session.new or session.dirty or session.deleted:
+                session.flush()
+        return self._reference_cache.current(self.session.connection())
 
     def commit(self) -> None:
         if self._read_only:

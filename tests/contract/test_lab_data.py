@@ -203,6 +203,41 @@ def test_standard_and_limit_get_add_and_edit(container: Container) -> None:
         assert nm.max == 50
 
 
+def test_reference_is_what_judging_reads_and_follows_every_change(container: Container) -> None:
+    def who_nitrate(reference: Any) -> float | None:
+        (limit,) = [x for x in reference.applicable_limits("nitrate") if x.standard == WHO]
+        return limit.max
+
+    with container.uow() as uow:
+        reference = uow.reference()
+        nitrate = reference.parameters.get_by_code("nitrate")
+        assert nitrate is not None and nitrate.unit == "mg/L"
+        assert reference.parameters.get_by_code("unobtainium") is None
+        assert [s.code for s in reference.standards.all()] == [NM, WHO]
+        assert [x.standard_code for x in reference.standards.limits_for_parameter("nitrate")] == [
+            NM,
+            WHO,
+        ]
+        assert [(x.standard, x.max) for x in reference.applicable_limits("nitrate")] == [
+            (NM, 50.0),
+            (WHO, 50.0),
+        ]
+    with container.uow() as uow:
+        limit = uow.standards.get_limit(WHO, "nitrate")
+        assert limit is not None
+        limit.max = 45.0
+        assert who_nitrate(uow.reference()) == 45.0  # its own change, not committed yet
+        uow.rollback()
+    with container.uow() as uow:
+        assert who_nitrate(uow.reference()) == 50.0
+        limit = uow.standards.get_limit(WHO, "nitrate")
+        assert limit is not None
+        limit.max = 40.0
+        uow.commit()
+    with container.uow(read_only=True) as uow:
+        assert who_nitrate(uow.reference()) == 40.0
+
+
 # --- samples: storage ----------------------------------------------------------------
 
 

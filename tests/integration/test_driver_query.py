@@ -252,3 +252,28 @@ def test_enum_parameters_are_bound_by_value(any_engine: sa.Engine, stored: dict[
     assert [r[0] for r in plain_received] == [stored["full_sample"].id]
     assert [r[0] for r in collected] == [stored["bare_sample"].id]
     assert [r[0] for r in below] == [stored["full_result"].id]
+
+
+@pytest.mark.parametrize("key", ["full_sample", "full_result"])
+def test_writes_store_what_sqlalchemy_would(
+    any_engine: sa.Engine, stored: dict[str, Any], key: str
+) -> None:
+    """The one-record INSERT and UPDATE of a unit of work's flush: JSONB, enums, times and
+    NULLs stored as a Core insert stores them (the `stored` fixture's rows)."""
+    shape: RecordShape[Any] = SAMPLE if key.endswith("sample") else RESULT
+    original = stored[key]
+    twin = type(original)(**{**original.__dict__, "id": uuid.uuid4()})
+    with any_engine.begin() as conn:
+        assert shape.insert_one.execute(conn, shape.row(twin)) == 1
+        written = _through_sqlalchemy(conn, shape, twin.id)
+        expected = _through_sqlalchemy(conn, shape, original.id)
+        assert written[1:] == expected[1:]
+        notes = shape.names.index("notes")
+        sync_clock = shape.names.index("sync_clock")
+        update = shape.update_one((notes, sync_clock))
+        changed = update.execute(
+            conn, {"k_id": twin.id, "v_notes": None, "v_sync_clock": {"notes": {"at": 1}}}
+        )
+        assert changed == 1
+        after = _through_sqlalchemy(conn, shape, twin.id)
+    assert (after[notes], after[sync_clock]) == (None, {"notes": {"at": 1}})

@@ -26,6 +26,9 @@ TRIGGERS = {
     ("samples", "samples_search_terms_insert"),
     ("samples", "samples_search_terms_update"),
     ("test_results", "test_results_sync_stamp"),
+    ("parameters", "parameters_reference_version"),
+    ("standards", "standards_reference_version"),
+    ("standard_limits", "standard_limits_reference_version"),
 }
 
 
@@ -82,8 +85,9 @@ def test_upgrade_downgrade_upgrade_on_a_fresh_database(scratch_database_url: str
         "aqualab_sync_stamp",
         "aqualab_remember_search_terms",
         "aqualab_remember_row_search_terms",
+        "aqualab_bump_reference_version",
     }
-    assert version == HEAD == "0008"
+    assert version == HEAD == "0009"
     assert _count(scratch_database_url, "standard_limits") > 30  # the seeded reference data
 
     command.downgrade(config, "base")
