@@ -62,6 +62,7 @@ poppler-deps:
 ## The benchmark suite of issue 6 (~40 min; fresh PostgreSQL and data; docs/performance.md).
 bench: install
 	$(BIN)/python bench/suite.py
+	$(BIN)/python bench/mixed.py
 
 clean: stop
 	rm -rf var .mypy_cache .pytest_cache .ruff_cache

@@ -238,6 +238,26 @@ MAIN_QUERIES = [
 ]
 
 
+def test_a_date_range_sorted_otherwise_reads_its_own_dates(
+    admin_engine: sa.Engine, bulk: dict[str, Any]
+) -> None:
+    """Half a year of the big lab (~5,000 samples: more than FEW_MATCHES) sorted by
+    creation: samples are created right after collection, so walking the creation index
+    from the newest meets an older range only after every later sample. The page must
+    read the range through the collection-date index and sort it."""
+    query = SampleQuery(
+        lab_id=LAB_A,
+        date_from=T0 - timedelta(days=500),
+        date_to=T0 - timedelta(days=320),
+        sort=Sort("created_at", True),
+    )
+    page_sql, page_params = _captured_list(admin_engine, query)[-1]
+    plan = _plan(admin_engine, page_sql, page_params)
+    indexes = {n.get("Index Name") for n in _page_nodes(plan)}
+    assert "ix_samples_lab_collection_date" in indexes, _summary(plan)
+    assert "ix_samples_lab_created_at" not in indexes, _summary(plan)
+
+
 @pytest.mark.parametrize("name", MAIN_QUERIES)
 def test_list_query_uses_an_index(admin_engine: sa.Engine, bulk: dict[str, Any], name: str) -> None:
     query = _query(name, bulk)
