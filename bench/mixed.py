@@ -23,7 +23,6 @@ samples, 20 s logins, 1 minute of mixed traffic, unless `--doc`).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import random
 import secrets
 import shutil
@@ -53,43 +52,6 @@ RSS_TOLERANCE = 0.10
 RSS_EVERY_S = 5.0
 # Endpoint key of bench/suite.py -> connections of its wrk in the long mixed run.
 MIX = {"get": 8, "list": 4, "result": 3, "tasks": 2, "task": 2, "sync": 1}
-
-
-class RssTimeline:
-    """The server's resident memory (MiB, all its processes) every few seconds."""
-
-    def __init__(self, server: base.Server, every: float = RSS_EVERY_S):
-        self._server = server
-        self._every = every
-        self._stop = threading.Event()
-        self.samples: list[tuple[float, float]] = []  # (seconds since start, MiB)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _rss_mib(self) -> float:
-        root = self._server.process.pid
-        total = 0
-        for pid in [root, *samples_bench.child_pids(root)]:
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-                        break
-        return total / 1024
-
-    def _run(self) -> None:
-        started = time.monotonic()
-        while True:
-            self.samples.append((time.monotonic() - started, self._rss_mib()))
-            if self._stop.wait(self._every):
-                return
-
-    def __enter__(self) -> RssTimeline:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def in_parallel(jobs: dict[str, Any]) -> dict[str, Any]:
@@ -290,14 +252,14 @@ def main(argv: list[str] | None = None) -> int:
             suite.wait_quiet(server)
 
             print(f"bench-mixed: {args.minutes:g} min of mixed traffic ...", flush=True)
-            with RssTimeline(server) as timeline:
+            with suite.RssSampler(server, interval=RSS_EVERY_S) as sampler:
                 streams = in_parallel(
                     {
                         key: (lambda k=key, c=c: wrk_run(k, c, seconds, f"mixed-{k}"))
                         for key, c in MIX.items()
                     }
                 )
-            rss = rss_verdict(timeline.samples, warmup_s=min(60.0, seconds / 4))
+            rss = rss_verdict(sampler.timeline, warmup_s=min(60.0, seconds / 4))
             for key, r in streams.items():
                 print(
                     f"  {endpoints[key].label:34} {r.rps:8.1f} req/s  p95 {r.p95_ms:7.1f} ms  "
@@ -323,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             logins=logins,
             streams=streams,
             endpoints=endpoints,
-            timeline=timeline.samples,
+            timeline=sampler.timeline,
             rss=rss,
             args=args,
         )

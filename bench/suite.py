@@ -414,13 +414,15 @@ def start_limit(workdir: Path, pg: EmbeddedPostgres, transport: Transport) -> ba
 
 
 class RssSampler:
-    """Peak resident memory (MiB) of the server's processes while a run lasts."""
+    """Resident memory of the server's processes while a run lasts: its peak (KiB) and
+    every sample (MiB, with the seconds since the start)."""
 
     def __init__(self, server: base.Server, interval: float = 0.25):
         self._pids = [server.process.pid, *sorted(samples_bench.child_pids(server.process.pid))]
         self._interval = interval
         self._stop = threading.Event()
         self.peak_kib = 0
+        self.timeline: list[tuple[float, float]] = []  # (seconds since start, MiB)
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _rss_kib(self) -> int:
@@ -434,8 +436,11 @@ class RssSampler:
         return total
 
     def _run(self) -> None:
+        started = time.monotonic()
         while True:
-            self.peak_kib = max(self.peak_kib, self._rss_kib())
+            rss = self._rss_kib()
+            self.peak_kib = max(self.peak_kib, rss)
+            self.timeline.append((time.monotonic() - started, rss / 1024))
             if self._stop.wait(self._interval):
                 return
 

@@ -56,6 +56,17 @@ def new_sample(container: Container, who: Caller) -> UUID:
     return view.id
 
 
+@pytest.fixture
+def lab_sample(sql_container: Container) -> tuple[Caller, UUID]:
+    """A technician of a new lab, and a sample of theirs with no results yet."""
+    lab = LabFactory()
+    with sql_container.uow() as uow:
+        uow.labs.add(lab)
+        uow.commit()
+    who = technician(lab.id)
+    return who, new_sample(sql_container, who)
+
+
 def at_once(calls: list[Callable[[], Any]]) -> list[Any]:
     """Run every call on its own thread; each outcome is a value or the exception raised."""
 
@@ -80,15 +91,10 @@ def stored_sample(container: Container, sample_id: UUID) -> Sample:
 
 
 def test_results_created_at_once_leave_the_worst_status_and_every_version(
-    sql_container: Container,
+    sql_container: Container, lab_sample: tuple[Caller, UUID]
 ) -> None:
     container = sql_container
-    lab = LabFactory()
-    with container.uow() as uow:
-        uow.labs.add(lab)
-        uow.commit()
-    who = technician(lab.id)
-    sample_id = new_sample(container, who)
+    who, sample_id = lab_sample
     # Nitrate at 12 passes both standards, at 80 fails both; one failing result among
     # many passing ones must end up deciding the sample's status whatever the order.
     values = [12.0] * (WRITERS - 1) + [80.0]
@@ -135,15 +141,10 @@ def test_results_created_at_once_leave_the_worst_status_and_every_version(
 
 
 def test_of_two_updates_against_the_same_version_exactly_one_wins(
-    sql_container: Container,
+    sql_container: Container, lab_sample: tuple[Caller, UUID]
 ) -> None:
     container = sql_container
-    lab = LabFactory()
-    with container.uow() as uow:
-        uow.labs.add(lab)
-        uow.commit()
-    who = technician(lab.id)
-    sample_id = new_sample(container, who)
+    who, sample_id = lab_sample
     update = container.update_sample()
     outcomes = at_once(
         [
