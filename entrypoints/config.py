@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     # 0: one waitress process (portable); N: gunicorn with N worker processes.
     workers: int = Field(0, ge=0, le=64)
     worker_class: Literal["sync", "gthread"] = "sync"
-    switch_interval_ms: float = Field(1.0, ge=0.1, le=100, description="Python GIL switch interval")
+    switch_interval_ms: float = Field(0.2, ge=0.1, le=100, description="Python GIL switch interval")
     db_pool_size: int | None = Field(None, ge=1, le=500)
 
     jwt_secret: SecretStr | None = None
