@@ -17,7 +17,7 @@ import abc
 import base64
 import binascii
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,6 +51,7 @@ from domain.sync import (
     SyncConflict,
     SyncDevice,
     effective_time,
+    marked_agreed,
     merge,
     read_clock,
 )
@@ -599,7 +600,16 @@ class Sync:
         )
         fields = {k: changes[k] for k in outcome.apply if k != DELETED}
         revive = outcome.apply.get(DELETED) is False
-        _write(batch, entity, record, fields, revive=revive, stamp=p.stamp, stamped=outcome.apply)
+        _write(
+            batch,
+            entity,
+            record,
+            fields,
+            revive=revive,
+            stamp=p.stamp,
+            stamped=outcome.apply,
+            agreed=outcome.agreed,
+        )
         return self._outcome(batch, p, record, outcome, server_data=server_data, changes=changes)
 
     def _delete(
@@ -618,7 +628,20 @@ class Sync:
             changes={DELETED: True},
             stamp=p.stamp,
         )
-        if outcome.apply.get(DELETED) and not record.is_deleted:
+        if outcome.apply.get(DELETED) and record.is_deleted:
+            # Deleting a tombstone again still counts: its later stamp must beat an older
+            # update that syncs after it, as it would have if it had synced first.
+            _write(
+                batch,
+                p.entity,
+                record,
+                {},
+                revive=False,
+                stamp=p.stamp,
+                stamped=[DELETED],
+                agreed=outcome.agreed,
+            )
+        elif outcome.apply.get(DELETED):
             p.entity.delete(batch, record, p.stamp)
         return self._outcome(batch, p, record, outcome, server_data=server_data, changes={})
 
@@ -882,19 +905,28 @@ def _write(
     *,
     revive: bool,
     stamp: Stamp,
-    stamped: Iterable[str] | None = None,
+    stamped: Collection[str] | None = None,
+    agreed: Collection[str] = (),
 ) -> None:
-    """Write checked values (and bring a tombstone back when `revive`): a real change is a
-    new version, its fields stamped (`stamped`, default the values and `deleted`) and
-    audited."""
+    """Write checked values (and bring a tombstone back when `revive`) as a new version,
+    its fields stamped and audited.
+
+    `stamped` is what a merge applies: each of those fields is written, even one whose
+    value stays (its stamp must decide against an edit that syncs afterwards just as it
+    would against one that synced before), so a non-empty `stamped` is always a new
+    version; the `agreed` ones among them are marked (see `domain.sync.merge`).
+    Without it (a manual resolution) only a real change is one, stamping the values and
+    `deleted`."""
     before = record.snapshot()
     revived = revive and record.is_deleted
     if revived:
         record.deleted_at = None
     changed = entity.write(batch, record, values) if values else []
-    if changed or revived:
+    if changed or revived or stamped:
         record.touch(batch.now, batch.principal.user_id)
         record.stamp(list(stamped) if stamped is not None else [*values, DELETED], stamp)
+        if agreed:
+            record.sync_clock = marked_agreed(record.sync_clock, agreed)
         batch.audit.updated(
             entity.audit_type, record.id, before, record.snapshot(), lab_id=record.lab_id
         )

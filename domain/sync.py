@@ -12,6 +12,9 @@ A mutation made against `base_version`:
   both changed goes to the later stamp (last-write-wins by `modified_at`, then device id,
   so the outcome does not depend on which device syncs first).
 
+Every field a mutation gets to write is stamped, and makes a new version, even when its
+value stays: the stamp is what decides against an edit that syncs later.
+
 Client clocks are not trusted blindly: a time more than `CLOCK_SKEW_ALLOWANCE` ahead of
 the server is replaced by the server's time (see `effective_time`). See
 docs/adr/0009-sync-engine.md.
@@ -82,13 +85,18 @@ class Stamp:
 class FieldStamp:
     version: int
     stamp: Stamp
+    # The write only agreed with a value another device had written since the writer's
+    # base: it still counts as that device's write, also against the writer's next edit.
+    agreed: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"v": self.version, "t": self.stamp.at.isoformat(), "d": self.stamp.device}
+        raw = {"v": self.version, "t": self.stamp.at.isoformat(), "d": self.stamp.device}
+        return raw | {"a": True} if self.agreed else raw
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> FieldStamp:
-        return cls(int(raw["v"]), Stamp(datetime.fromisoformat(raw["t"]), raw.get("d") or ""))
+        at = Stamp(datetime.fromisoformat(raw["t"]), raw.get("d") or "")
+        return cls(int(raw["v"]), at, bool(raw.get("a")))
 
 
 def read_clock(raw: Mapping[str, Any] | None) -> dict[str, FieldStamp]:
@@ -106,6 +114,14 @@ def stamped(
     return clock
 
 
+def marked_agreed(raw: Mapping[str, Any] | None, fields: Iterable[str]) -> dict[str, Any]:
+    """The clock (JSON form) with the entries of `fields` marked as agreements."""
+    clock = dict(raw or {})
+    for name in fields:
+        clock[name] = {**clock[name], "a": True}
+    return clock
+
+
 @dataclass(frozen=True)
 class Merge:
     """Which of the client's fields to write, and whether there was a conflict."""
@@ -114,6 +130,7 @@ class Merge:
     resolution: Resolution | None  # None: no conflict
     server_kept: tuple[str, ...] = ()  # fields both changed where the server's write won
     client_won: tuple[str, ...] = ()  # fields both changed where the client's write won
+    agreed: tuple[str, ...] = ()  # applied values it held from another device's unseen write
 
     @property
     def conflicted(self) -> bool:
@@ -139,29 +156,51 @@ def merge(
     No conflict when the server changed nothing since the base, or only wrote the values
     the client also writes. Otherwise: fields only the client changed apply (`merged`), and
     fields both changed go to the later stamp (`client_won` / `server_won`).
+
+    `apply` may hold values the record already has: the caller writes them anyway, with
+    `stamp`, as a new version. A write that changes no value is still a write: were it to
+    leave no stamp, an older edit syncing after it would win although it loses when it
+    syncs first. Those the record holds from another device's write the client had not
+    seen are `agreed`: their stamps are marked (`marked_agreed`), so that write still
+    meets the client's next edit as a conflict, as it does when the client syncs first
+    (docs/adr/0019-a-write-that-changes-nothing-still-counts.md).
     """
     base = base_version or 0
     server_changed = {
         name
         for name, fs in clock.items()
-        if fs.version > base and (fs.stamp.device != stamp.device or not stamp.device)
+        if fs.version > base and (fs.agreed or fs.stamp.device != stamp.device or not stamp.device)
+    }
+    # A value the record already holds from a later write this device had not seen is not
+    # written again: restamping it older would hide that write from the device's next edit.
+    writes = {
+        name: value
+        for name, value in changes.items()
+        if name not in clock
+        or current.get(name) != value
+        or clock[name].version <= base
+        or stamp > clock[name].stamp
     }
     if base_version == current_version or not server_changed:
-        return Merge(apply=dict(changes), resolution=None)
+        return Merge(apply=writes, resolution=None)
     apply: dict[str, Any] = {}
     server_kept: list[str] = []
     client_won: list[str] = []
-    for name, value in changes.items():
-        if name not in server_changed or current.get(name) == value:
+    agreed: list[str] = []
+    for name, value in writes.items():
+        if name not in server_changed:
             apply[name] = value
-        elif stamp > clock[name].stamp:
+        elif current.get(name) == value:
+            apply[name] = value
+            agreed.append(name)
+        elif stamp >= clock[name].stamp:  # equal: this device's own agreement, made before
             apply[name] = value
             client_won.append(name)
         else:
             server_kept.append(name)
     if not server_kept and not client_won:
-        if not server_changed - set(changes):
-            return Merge(apply=apply, resolution=None)  # the server only agreed with us
+        if not server_changed - set(changes):  # the server only agreed with us
+            return Merge(apply=apply, resolution=None, agreed=tuple(agreed))
         resolution = Resolution.MERGED
     elif not server_kept:
         resolution = Resolution.CLIENT_WON
@@ -169,7 +208,7 @@ def merge(
         resolution = Resolution.SERVER_WON
     else:
         resolution = Resolution.MERGED
-    return Merge(apply, resolution, tuple(server_kept), tuple(client_won))
+    return Merge(apply, resolution, tuple(server_kept), tuple(client_won), tuple(agreed))
 
 
 # --- the device's side of exactly-once ---------------------------------------------------

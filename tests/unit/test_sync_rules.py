@@ -1,7 +1,8 @@
 """The conflict rules of domain/sync.py: table-driven cases and order-independence.
 
 Two devices edit one record from the same base version; whichever syncs first, the
-record ends the same (Hypothesis draws the edits, times and device ids).
+record ends the same (Hypothesis draws the edits, values that may change nothing, times
+and device ids).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from domain.sync import (
     Resolution,
     Stamp,
     effective_time,
+    marked_agreed,
     merge,
     read_clock,
     stamped,
@@ -51,6 +53,9 @@ def test_a_clock_round_trips_through_json() -> None:
         DELETED: FieldStamp(3, at(1, "tab")),
     }
     assert stamped(raw, ["location"], 4, at(2))["notes"] == raw["notes"]
+    agreed = read_clock(marked_agreed(raw, ["notes"]))
+    assert agreed["notes"] == FieldStamp(3, at(1, "tab"), agreed=True)
+    assert not agreed[DELETED].agreed
 
 
 def clock(**versions: tuple[int, Stamp]) -> dict[str, FieldStamp]:
@@ -89,8 +94,18 @@ CASES: list[tuple[str, dict[str, Any], Merge]] = [
         Merge({"notes": "n"}, Resolution.CLIENT_WON, (), ("notes",)),
     ),
     (
-        "same field, same value: agreement, not a conflict",
+        "same field, same value: agreement, not a conflict (the later stamp stays)",
         {"base_version": 1, "changes": {"notes": "server"}, "stamp": at(5, "b")},
+        Merge({}, None),
+    ),
+    (
+        "same field, same value, client later: its stamp is written, marked agreed",
+        {"base_version": 1, "changes": {"notes": "server"}, "stamp": at(20, "b")},
+        Merge({"notes": "server"}, None, agreed=("notes",)),
+    ),
+    (
+        "a value the device has seen, confirmed: written again whatever its stamp",
+        {"base_version": 3, "changes": {"notes": "server"}, "stamp": at(5, "b")},
         Merge({"notes": "server"}, None),
     ),
     (
@@ -136,7 +151,9 @@ class Record:
         self.version = 1
         self.clock = {name: FieldStamp(1, Stamp(T0)) for name in (*FIELDS, DELETED)}
 
-    def receive(self, base: int, changes: dict[str, Any], stamp: Stamp) -> None:
+    def receive(self, base: int, changes: dict[str, Any], stamp: Stamp) -> Merge:
+        """Every field the merge applies is written and stamped as one new version, even
+        a value the record already holds (as application/sync.py does)."""
         outcome = merge(
             current_version=self.version,
             current=self.values,
@@ -149,10 +166,14 @@ class Record:
             self.version += 1
             for name, value in outcome.apply.items():
                 self.values[name] = value
-                self.clock[name] = FieldStamp(self.version, stamp)
+                self.clock[name] = FieldStamp(self.version, stamp, name in outcome.agreed)
+        return outcome
 
 
-edits = st.dictionaries(st.sampled_from(FIELDS), st.sampled_from(["x", "y", "z"]), max_size=3)
+# "base" is every field's starting value: an edit may change nothing.
+edits = st.dictionaries(
+    st.sampled_from(FIELDS), st.sampled_from(["base", "x", "y", "z"]), max_size=3
+)
 times = st.integers(min_value=0, max_value=5)
 
 
