@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 ALIASES = {
     "ug/l": "µg/L",
@@ -46,5 +47,13 @@ def to_canonical(
     if factor is None:
         return None
     return Converted(
-        value * factor, detection_limit * factor if detection_limit is not None else None, canonical
+        _scaled(value, factor),
+        _scaled(detection_limit, factor) if detection_limit is not None else None,
+        canonical,
     )
+
+
+def _scaled(value: float, factor: float) -> float:
+    # Shift the decimal the person typed: 0.0041 mg/L is 4.1 µg/L, where the float product
+    # 4.1000000000000005 would exceed a limit of 4.1.
+    return float(Decimal(repr(value)) * Decimal(repr(factor)))
