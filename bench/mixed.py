@@ -23,6 +23,7 @@ samples, 20 s logins, 1 minute of mixed traffic, unless `--doc`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import secrets
 import shutil
@@ -30,6 +31,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -125,8 +128,114 @@ def rss_verdict(samples: list[tuple[float, float]], warmup_s: float) -> dict[str
     }
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+@dataclass
+class MixedBench:
+    """AquaLab (`serve --workers 2`) on freshly seeded data, ready for wrk runs."""
+
+    wrk: str
+    server: base.Server
+    home: Path
+    machine: dict[str, str]
+    seeded: dict[str, Any]
+    endpoints: dict[str, suite.Endpoint]
+    tokens: dict[str, list[str]]
+    timeout: int
+
+    def run(
+        self, key: str, connections: int, duration: int, tag: str, think_ms: float = 0
+    ) -> base.Result:
+        result, _ = suite.run_wrk(
+            self.wrk,
+            self.server,
+            self.endpoints[key],
+            connections=connections,
+            duration=duration,
+            timeout=self.timeout,
+            tokens=self.tokens,
+            workdir=self.home,
+            tag=f"{tag}-{secrets.token_hex(3)}",
+            extra_env={"BENCH_THINK_MS": str(think_ms)} if think_ms else None,
+        )
+        return result
+
+    def mixed(
+        self, mix: dict[str, int], seconds: int, think_ms: float = 0
+    ) -> tuple[dict[str, base.Result], list[tuple[float, float]], dict[str, Any]]:
+        """Every endpoint of `mix` at once (its own wrk at its connections) for `seconds`,
+        with the server's RSS sampled: (results by endpoint, RSS timeline, RSS verdict).
+        `think_ms`: each connection pauses about that long between requests (0: flat out)."""
+        with suite.RssSampler(self.server, interval=RSS_EVERY_S) as sampler:
+            streams = in_parallel(
+                {
+                    key: (lambda k=key, c=c: self.run(k, c, seconds, f"mixed-{k}", think_ms))
+                    for key, c in mix.items()
+                }
+            )
+        rss = rss_verdict(sampler.timeline, warmup_s=min(60.0, seconds / 4))
+        return streams, sampler.timeline, rss
+
+
+@contextlib.contextmanager
+def mixed_bench(
+    args: argparse.Namespace, rng: random.Random, name: str, *, every_user: bool = False
+) -> Iterator[MixedBench]:
+    """A fresh embedded PostgreSQL seeded like bench/suite.py and the server on it, with
+    tokens of 11 reading and 8 writing users (`every_user`: of all seeded technicians and
+    viewers); everything removed after."""
+    wrk = base.ensure_wrk()
+    workdir = Path(tempfile.mkdtemp(prefix=f"aqualab-{name}-"))
+    workdir.chmod(0o755)  # the postgres user must reach its data directory inside
+    pg = EmbeddedPostgres(workdir / "pg")
+    server: base.Server | None = None
+    try:
+        pg.start()
+        machine = base.machine_info(wrk, pg)
+        print(f"{name}: seeding (aqualab seed-demo) ...", flush=True)
+        seeded = suite.seed(pg, workdir, args)
+        values = samples_bench.pick_values(pg, rng)
+        users = suite.seeded_users(pg)
+        endpoints = {
+            e.key: e for e in suite.build_endpoints(values, users, args.user_password, rng)
+        }
+        technicians, viewers = users.get("technician", []), users.get("viewer", [])
+        if every_user:
+            reading, writing = technicians + viewers, technicians
+        else:
+            reading, writing = (technicians[:8] + viewers[:3])[:12], technicians[:8]
+        home = workdir / "workers2"
+        home.mkdir()
+        with samples_bench.serve_with_workers(2):
+            server = base.start_server(
+                home,
+                pg,
+                secrets.token_urlsafe(48),
+                suite.APP_THREADS,
+                f"Bench-{secrets.token_urlsafe(12)}-7q",
+                extra_env=suite.APP_ARGON2,
+            )
+        tokens = {
+            "readers": suite.login_tokens(server, reading, args.user_password),
+            "writers": suite.login_tokens(server, writing, args.user_password),
+        }
+        suite.preflight(server, list(endpoints.values()), tokens)
+        yield MixedBench(wrk, server, home, machine, seeded, endpoints, tokens, args.timeout)
+    finally:
+        if server is not None:
+            base.stop_server(server)
+        pg.destroy()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def parse_args(
+    argv: list[str] | None,
+    description: str | None = __doc__,
+    more: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=description.splitlines()[0] if description else None
+    )
+    if more is not None:
+        more(parser)
     parser.add_argument("--minutes", type=float, default=10, help="long mixed run (10)")
     parser.add_argument("--login-seconds", type=int, default=30, help="each login run (30)")
     parser.add_argument("--samples", type=int, default=100_000)
@@ -158,124 +267,61 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     started = time.monotonic()
-    wrk = base.ensure_wrk()
-    workdir = Path(tempfile.mkdtemp(prefix="aqualab-bench-mixed-"))
-    workdir.chmod(0o755)  # the postgres user must reach its data directory inside
-    pg = EmbeddedPostgres(workdir / "pg")
     rng = random.Random(7)
-    server: base.Server | None = None
-    with base.terminate_on_sigterm():
-        try:
-            pg.start()
-            machine = base.machine_info(wrk, pg)
-            print("bench-mixed: seeding (aqualab seed-demo) ...", flush=True)
-            seeded = suite.seed(pg, workdir, args)
-            values = samples_bench.pick_values(pg, rng)
-            users = suite.seeded_users(pg)
-            endpoints = {
-                e.key: e for e in suite.build_endpoints(values, users, args.user_password, rng)
+    with base.terminate_on_sigterm(), mixed_bench(args, rng, "bench-mixed") as bench:
+        server, endpoints, wrk_run = bench.server, bench.endpoints, bench.run
+        wrk_run("get", 10, 3, "warm")
+        suite.wait_quiet(server)
+        print("bench-mixed: GET /samples/{id} alone ...", flush=True)
+        alone = wrk_run("get", 10, args.login_seconds, "alone")
+        suite.wait_quiet(server)
+        print("bench-mixed: GET /samples/{id} while logins run ...", flush=True)
+        both = in_parallel(
+            {
+                "get": lambda: wrk_run("get", 10, args.login_seconds, "with-logins"),
+                "login": lambda: wrk_run("login", LOGIN_CONNECTIONS, args.login_seconds, "logins"),
             }
-            readers = (users.get("technician", [])[:8] + users.get("viewer", [])[:3])[:12]
-            writers = users.get("technician", [])[:8]
-            home = workdir / "workers2"
-            home.mkdir()
-            with samples_bench.serve_with_workers(2):
-                server = base.start_server(
-                    home,
-                    pg,
-                    secrets.token_urlsafe(48),
-                    suite.APP_THREADS,
-                    f"Bench-{secrets.token_urlsafe(12)}-7q",
-                    extra_env=suite.APP_ARGON2,
-                )
-            tokens = {
-                "readers": suite.login_tokens(server, readers, args.user_password),
-                "writers": suite.login_tokens(server, writers, args.user_password),
+        )
+        suite.wait_quiet(server)
+        print(
+            f"bench-mixed: GET /samples/{{id}} beside {PACED_LOGINS_PER_S:g} logins/s ...",
+            flush=True,
+        )
+        paced = in_parallel(
+            {
+                "get": lambda: wrk_run("get", 10, args.login_seconds, "paced-logins"),
+                "login": lambda: paced_logins(
+                    server, endpoints["login"].bodies, PACED_LOGINS_PER_S, args.login_seconds
+                ),
             }
-            suite.preflight(server, list(endpoints.values()), tokens)
+        )
+        logins = {
+            "alone": alone,
+            "with": both["get"],
+            "login": both["login"],
+            "paced": paced["get"],
+            "paced_login": paced["login"],
+        }
+        for name in ("alone", "with", "login", "paced"):
+            r = logins[name]
+            print(f"  {name:6} {r.rps:8.1f} req/s  p95 {r.p95_ms:7.1f} ms  errors {r.errors}")
+        print(f"  paced logins: {logins['paced_login']}")
+        suite.wait_quiet(server)
 
-            def wrk_run(key: str, connections: int, duration: int, tag: str) -> base.Result:
-                result, _ = suite.run_wrk(
-                    wrk,
-                    server,
-                    endpoints[key],
-                    connections=connections,
-                    duration=duration,
-                    timeout=args.timeout,
-                    tokens=tokens,
-                    workdir=home,
-                    tag=f"{tag}-{secrets.token_hex(3)}",
-                )
-                return result
-
-            wrk_run("get", 10, 3, "warm")
-            suite.wait_quiet(server)
-            print("bench-mixed: GET /samples/{id} alone ...", flush=True)
-            alone = wrk_run("get", 10, args.login_seconds, "alone")
-            suite.wait_quiet(server)
-            print("bench-mixed: GET /samples/{id} while logins run ...", flush=True)
-            both = in_parallel(
-                {
-                    "get": lambda: wrk_run("get", 10, args.login_seconds, "with-logins"),
-                    "login": lambda: wrk_run(
-                        "login", LOGIN_CONNECTIONS, args.login_seconds, "logins"
-                    ),
-                }
-            )
-            suite.wait_quiet(server)
+        print(f"bench-mixed: {args.minutes:g} min of mixed traffic ...", flush=True)
+        streams, timeline, rss = bench.mixed(MIX, seconds)
+        for key, r in streams.items():
             print(
-                f"bench-mixed: GET /samples/{{id}} beside {PACED_LOGINS_PER_S:g} logins/s ...",
-                flush=True,
+                f"  {endpoints[key].label:34} {r.rps:8.1f} req/s  p95 {r.p95_ms:7.1f} ms  "
+                f"errors {r.errors}"
             )
-            paced = in_parallel(
-                {
-                    "get": lambda: wrk_run("get", 10, args.login_seconds, "paced-logins"),
-                    "login": lambda: paced_logins(
-                        server,  # type: ignore[arg-type]
-                        endpoints["login"].bodies,
-                        PACED_LOGINS_PER_S,
-                        args.login_seconds,
-                    ),
-                }
-            )
-            logins = {
-                "alone": alone,
-                "with": both["get"],
-                "login": both["login"],
-                "paced": paced["get"],
-                "paced_login": paced["login"],
-            }
-            for name in ("alone", "with", "login", "paced"):
-                r = logins[name]
-                print(f"  {name:6} {r.rps:8.1f} req/s  p95 {r.p95_ms:7.1f} ms  errors {r.errors}")
-            print(f"  paced logins: {logins['paced_login']}")
-            suite.wait_quiet(server)
-
-            print(f"bench-mixed: {args.minutes:g} min of mixed traffic ...", flush=True)
-            with suite.RssSampler(server, interval=RSS_EVERY_S) as sampler:
-                streams = in_parallel(
-                    {
-                        key: (lambda k=key, c=c: wrk_run(k, c, seconds, f"mixed-{k}"))
-                        for key, c in MIX.items()
-                    }
-                )
-            rss = rss_verdict(sampler.timeline, warmup_s=min(60.0, seconds / 4))
-            for key, r in streams.items():
-                print(
-                    f"  {endpoints[key].label:34} {r.rps:8.1f} req/s  p95 {r.p95_ms:7.1f} ms  "
-                    f"errors {r.errors}"
-                )
-            print(
-                f"  RSS after warm-up {rss['baseline']:.0f} MiB, range {rss['low']:.0f}-"
-                f"{rss['high']:.0f}, last {rss['last']:.0f} "
-                f"({'flat' if rss['flat'] else 'NOT flat'} within ±{RSS_TOLERANCE:.0%})",
-                flush=True,
-            )
-        finally:
-            if server is not None:
-                base.stop_server(server)
-            pg.destroy()
-            shutil.rmtree(workdir, ignore_errors=True)
+        print(
+            f"  RSS after warm-up {rss['baseline']:.0f} MiB, range {rss['low']:.0f}-"
+            f"{rss['high']:.0f}, last {rss['last']:.0f} "
+            f"({'flat' if rss['flat'] else 'NOT flat'} within ±{RSS_TOLERANCE:.0%})",
+            flush=True,
+        )
+        machine, seeded = bench.machine, bench.seeded
 
     if args.write_doc:
         section = render(
@@ -285,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             logins=logins,
             streams=streams,
             endpoints=endpoints,
-            timeline=sampler.timeline,
+            timeline=timeline,
             rss=rss,
             args=args,
         )

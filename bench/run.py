@@ -585,19 +585,22 @@ def render_section(
     return "\n".join(lines)
 
 
-def replace_doc_section(start: str, end: str, section: str, heading: str) -> None:
-    """Put `section` between the `start`/`end` markers of docs/performance.md, or append it
-    under `heading` when the markers are not there yet (every bench owns one section)."""
+def replace_doc_section(
+    start: str, end: str, section: str, heading: str, *, doc: Path = DOC, title: str = "Performance"
+) -> None:
+    """Put `section` between the `start`/`end` markers of `doc` (docs/performance.md), or
+    append it under `heading` when the markers are not there yet (every bench owns one
+    section); a missing `doc` starts with `title`."""
     block = f"{start}\n{section}\n{end}"
-    text = DOC.read_text() if DOC.exists() else "# Performance\n"
+    text = doc.read_text() if doc.exists() else f"# {title}\n"
     if start in text and end in text:
         head, rest = text.split(start, 1)
         _, tail = rest.split(end, 1)
         text = head + block + tail
     else:
         text = text.rstrip("\n") + f"\n\n## {heading}\n\n{block}\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(text)
 
 
 def write_doc(section: str) -> None:

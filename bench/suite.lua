@@ -7,6 +7,8 @@
 --   BENCH_SYNC     if set: each request is a new sync device (device id "<BENCH_SYNC>-<thread>-<n>")
 --                  pushing BENCH_SYNC_SAMPLES samples with 3 results each (mutations 1..4N,
 --                  fresh UUIDs) and pulling BENCH_SYNC_PULL changes from the feed's start
+--   BENCH_THINK_MS if set and > 0: each connection is a user who thinks between requests,
+--                  uniformly 0.5x-1.5x this many ms (wrk's latencies exclude the pause)
 -- done() prints one line "BENCH_RESULT {json}" (exact percentiles, responses per status),
 -- the format bench/run.py's parse_wrk reads.
 
@@ -15,6 +17,7 @@ local reason = os.getenv("BENCH_REASON") or ""
 local sync_tag = os.getenv("BENCH_SYNC") or ""
 local sync_samples = tonumber(os.getenv("BENCH_SYNC_SAMPLES") or "125")
 local sync_pull = tonumber(os.getenv("BENCH_SYNC_PULL") or "500")
+local think_ms = tonumber(os.getenv("BENCH_THINK_MS") or "0")
 
 local function read_lines(name)
   local lines = {}
@@ -124,4 +127,10 @@ function request()
     body = bodies[math.random(#bodies)]
   end
   return wrk.format(method, path, headers, body)
+end
+
+if think_ms > 0 then
+  function delay()
+    return math.floor(think_ms * (0.5 + math.random()))
+  end
 end

@@ -465,6 +465,7 @@ def run_wrk(
     tokens: dict[str, list[str]],
     workdir: Path,
     tag: str,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[base.Result, float]:
     """One wrk run; the result and the server's peak RSS in MiB."""
     files = {"BENCH_PATHS": endpoint.paths}
@@ -472,7 +473,7 @@ def run_wrk(
         files["BENCH_BODIES"] = endpoint.bodies
     if endpoint.token_pool:
         files["BENCH_TOKENS"] = tokens[endpoint.token_pool]
-    env = {**os.environ, "BENCH_METHOD": endpoint.method}
+    env = {**os.environ, **(extra_env or {}), "BENCH_METHOD": endpoint.method}
     for name, lines in files.items():
         path = workdir / f"{endpoint.key}-{name.lower()}.txt"
         path.write_text("\n".join(lines) + "\n")
