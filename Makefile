@@ -4,8 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+# make verify: valid + invalid cases per operation and role (100 + 100), and pytest-xdist
+# workers (one per fuzzed role: anonymous, admin, technician, viewer).
+FUZZ_EXAMPLES ?= 100
+VERIFY_WORKERS ?= 4
 
-.PHONY: run stop test lint typecheck contracts unit contract integration e2e browser install browser-deps poppler-deps bench clean
+.PHONY: run stop test verify lint typecheck contracts unit contract integration e2e browser install browser-deps poppler-deps bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +31,10 @@ stop:
 ## Lint, type checks, import contracts, then every test (starts its own throwaway PostgreSQL).
 test: install browser-deps poppler-deps lint typecheck contracts
 	$(BIN)/pytest -q
+
+## The long runs (`pytest -m verify`, budgets raised): schemathesis, 200 cases per operation and role.
+verify: install
+	AQUALAB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -m verify -n $(VERIFY_WORKERS) -p tests.fuzz.report
 
 lint: install
 	$(BIN)/ruff check .

@@ -72,6 +72,9 @@ def _decode(
     if unknown:
         raise ValidationFailed({k: ["Unknown field"] for k in unknown})
     values = {k: v for k, v in data.items() if k in fields}
+    # The database cannot store U+0000; refusing it here rejects this mutation, not the batch.
+    if holding_nul := [k for k, v in values.items() if isinstance(v, str) and "\x00" in v]:
+        raise ValidationFailed({k: ["Text may not contain NUL characters"] for k in holding_nul})
     for name in timestamps:
         if name in values:
             parsed = parse_timestamp(values[name])

@@ -401,7 +401,7 @@ class _ListQueries:
             sa.select(*(columns[name] for name in SAMPLE.names))
             .order_by(*order)
             .limit(sa.bindparam("p_limit", type_=sa.Integer))
-            .offset(sa.bindparam("p_offset", type_=sa.Integer))
+            .offset(sa.bindparam("p_offset", type_=sa.BigInteger))
         )
         return stmt if few else stmt.where(*self._conditions)
 

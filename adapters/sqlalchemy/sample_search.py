@@ -204,7 +204,7 @@ def _build(
             sa.select(*by_date)
             .order_by(*(c.desc() if descending else c.asc() for c in by_date))
             .limit(sa.bindparam("p_limit", type_=sa.Integer))
-            .offset(sa.bindparam("p_offset", type_=sa.Integer))
+            .offset(sa.bindparam("p_offset", type_=sa.BigInteger))
             .subquery("page")
         )
         page = sa.select(samples).join(ids, samples.c.id == ids.c.id).subquery("rows")
@@ -216,7 +216,7 @@ def _build(
             .join(matches, samples.c.id == matches.c.id)
             .order_by(*(c.desc() if descending else c.asc() for c in by_field))
             .limit(sa.bindparam("p_limit", type_=sa.Integer))
-            .offset(sa.bindparam("p_offset", type_=sa.Integer))
+            .offset(sa.bindparam("p_offset", type_=sa.BigInteger))
             .subquery("rows")
         )
     in_order = [page.c[field], page.c.id]

@@ -12,7 +12,7 @@ from entrypoints.container import Container
 from entrypoints.http import fast_json
 from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.metrics import HttpMetrics
-from entrypoints.http.middleware import AuthMiddleware, RequestContextMiddleware
+from entrypoints.http.middleware import AuthMiddleware, RequestContextMiddleware, VaryByOrigin
 from entrypoints.http.openapi import RouteEntry, build_openapi
 from entrypoints.http.resources import audit, auth, lab_data, labs, ops, sync, users
 from entrypoints.http.resources import reports as report_resources
@@ -72,6 +72,7 @@ def create_app(container: Container) -> falcon.App[Any, Any]:
                 expose_headers=["X-Request-ID", "ETag", "Retry-After", "Location"],
             )
         )
+        middleware.append(VaryByOrigin())
     middleware.append(
         AuthMiddleware(container.authenticate(), container.api_rate_limiter(), settings.rate("api"))
     )

@@ -72,6 +72,8 @@ class RequestContextMiddleware:
         )
         req.context.max_body_bytes = self._max_body
         req.context.principal = None
+        if "\x00" in req.path:  # no resource has a NUL in its name; PostgreSQL refuses one
+            raise ApiError(404, "NOT_FOUND", "Resource not found")
         if req.content_length is not None and req.content_length > self._max_body:
             raise ApiError(
                 413, "PAYLOAD_TOO_LARGE", f"The request body exceeds {self._max_body} bytes"
@@ -105,6 +107,19 @@ class RequestContextMiddleware:
                 "client_ip": req.context.client_ip,
             },
         )
+
+
+class VaryByOrigin:
+    """Beside falcon's CORS policy: the answer depends on the caller's `Origin`, so no
+    shared cache may hand one origin's answer (with or without its
+    Access-Control-Allow-Origin) to another."""
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        varies = resp.get_header("Vary") or ""
+        if "origin" not in (name.strip().lower() for name in varies.split(",")):
+            resp.append_header("Vary", "Origin")
 
 
 class RequestAuth:

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from entrypoints.http.errors import CODE_BY_STATUS
-from entrypoints.http.operation import OperationSpec
+from entrypoints.http.operation import MAX_CHANGE_REASON, OperationSpec, takes_change_reason
 from entrypoints.http.schemas import ErrorOut
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -57,8 +57,8 @@ CHANGE_REASON = {
     "name": "X-Change-Reason",
     "in": "header",
     "required": False,
-    "schema": {"type": "string", "maxLength": 1000},
-    "description": "Why the change is made; stored in the audit trail",
+    "schema": {"type": "string", "maxLength": MAX_CHANGE_REASON},
+    "description": "Why the change is made; stored in the audit trail (400 if longer)",
 }
 
 
@@ -153,7 +153,7 @@ def build_openapi(routes: list[RouteEntry], *, version: str) -> dict[str, Any]:
                         param["description"] = prop["description"]
                     parameters.append(param)
             parameters += [HEADER_PARAMS[h] for h in op.headers]
-            if op.auth and method != "get":
+            if takes_change_reason(op, method):
                 parameters.append(CHANGE_REASON)
             responses: dict[str, Any] = {}
             success: dict[str, Any] = {"description": STATUS_DESCRIPTIONS.get(op.status, "OK")}
@@ -178,8 +178,10 @@ def build_openapi(routes: list[RouteEntry], *, version: str) -> dict[str, Any]:
                 errors |= {401, 429}
             if op.request is not None:
                 errors |= {400, 413, 415}
-            if op.query is not None:
+            if op.query is not None or takes_change_reason(op, method):
                 errors |= {400}
+            if path_params:  # a malformed id (e.g. not a UUID) matches no route
+                errors |= {404}
             for status in sorted(errors):
                 response: dict[str, Any] = {
                     "description": ERROR_DESCRIPTIONS.get(

@@ -26,6 +26,7 @@ from entrypoints.http.errors import (
 M = TypeVar("M", bound=BaseModel)
 
 JSON_TYPES = ("application/json",)
+MAX_CHANGE_REASON = 1000  # characters of X-Change-Reason the audit trail keeps
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ def operation(
         ) -> None:
             if spec.auth:
                 req.context.principal = req.context.auth.require()
+            if takes_change_reason(spec, req.method):
+                check_change_reason(req)
             if spec.request is not None:
                 req.context.body = parse_body(req, spec.request, required=spec.body_required)
             if spec.query is not None:
@@ -96,6 +99,18 @@ def operation(
     return decorate
 
 
+def takes_change_reason(spec: OperationSpec, method: str) -> bool:
+    """Authenticated writes accept (and document) an `X-Change-Reason` header."""
+    return spec.auth and method.lower() != "get"
+
+
+def check_change_reason(req: falcon.Request) -> None:
+    # Refused rather than cut: a truncated reason would change what the audit trail says.
+    reason = req.get_header("X-Change-Reason")
+    if reason is not None and len(reason) > MAX_CHANGE_REASON:
+        raise validation_error({"X-Change-Reason": [f"At most {MAX_CHANGE_REASON} characters"]})
+
+
 def parse_body(req: falcon.Request, model: type[M], *, required: bool = True) -> M | None:
     if not required and not req.content_length and not req.content_type:
         return None  # an optional body left out (a body without a type is still 415)
@@ -103,10 +118,11 @@ def parse_body(req: falcon.Request, model: type[M], *, required: bool = True) ->
     if not (content_type in JSON_TYPES or content_type.endswith("+json")):
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json")
     raw = read_body(req)
+    if not raw and not required:
+        return None  # the optional body left out, though a JSON type was named
     if not raw.strip():
-        if not required:
-            return None
-        raise invalid_json("A JSON body is required")
+        # Blank is no JSON document: an optional body is sent whole or not at all.
+        raise invalid_json("A JSON body is required" if required else "Malformed JSON body")
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
@@ -119,7 +135,12 @@ def parse_body(req: falcon.Request, model: type[M], *, required: bool = True) ->
 
 def read_body(req: falcon.Request) -> bytes:
     limit: int = req.context.max_body_bytes
-    data = req.bounded_stream.read(limit + 1)
+    # A chunked body has no Content-Length, and falcon's bounded_stream then reads nothing:
+    # gunicorn passes such bodies on as they come (waitress buffers them and sets the
+    # length), so read the server's own stream, which it ends at the body's end.
+    chunked = req.content_length is None and req.env.get("wsgi.input_terminated")
+    stream = req.stream if chunked else req.bounded_stream
+    data = stream.read(limit + 1)
     if len(data) > limit:
         raise ApiError(413, "PAYLOAD_TOO_LARGE", f"The request body exceeds {limit} bytes")
     return bytes(data)
@@ -127,12 +148,20 @@ def read_body(req: falcon.Request) -> bytes:
 
 def parse_query(req: falcon.Request, model: type[M]) -> M:
     values: dict[str, Any] = {}
+    repeated: dict[str, list[str]] = {}
     for name, value in req.params.items():
+        if isinstance(value, list) and name in model.model_fields:
+            # Every documented parameter is a single value: which copy was meant is unknown.
+            repeated[name] = ["Give this parameter once"]
         values[name] = value[-1] if isinstance(value, list) else value
     try:
-        return model.model_validate(values)
+        query = model.model_validate(values)
     except ValidationError as exc:
-        raise validation_error(field_errors_from_pydantic(exc)) from None
+        for name, messages in field_errors_from_pydantic(exc).items():
+            repeated.setdefault(name, []).extend(messages)
+    if repeated:
+        raise validation_error(repeated)
+    return query
 
 
 def render(resp: falcon.Response, model: type[BaseModel], value: Any, *, status: int = 200) -> None:

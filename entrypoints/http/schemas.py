@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 from uuid import UUID
 
 from pydantic import (
@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -34,6 +35,42 @@ class Input(BaseModel):
     """Unknown fields are ignored (mass assignment of e.g. `role` has no effect)."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+    # False where the values are validated later, one by one (sync mutations).
+    _refuses_nul: ClassVar[bool] = True
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul_characters(cls, value: object) -> object:
+        # PostgreSQL text and JSONB cannot hold U+0000: refuse it here, as a field error,
+        # rather than let the driver fail the request with a 500.
+        if cls._refuses_nul and _holds_nul(value):
+            raise PydanticCustomError("nul_character", "Text may not contain NUL characters")
+        return value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_other_types(cls, value: object, info: ValidationInfo) -> object:
+        # pydantic would read true/false as 1/0 where a number is expected.
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and not _admits_bool(field.annotation):
+            raise PydanticCustomError("bool_not_allowed", "true and false are not valid here")
+        return value
+
+
+def _admits_bool(annotation: object) -> bool:
+    if annotation is bool or annotation is Any:
+        return True
+    return any(_admits_bool(arg) for arg in get_args(annotation))
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 class Output(BaseModel):
@@ -131,10 +168,18 @@ class ListMeta(Output):
     )
 
 
-class ListQuery(Input):
-    page: int = Field(1, ge=1)
+# PostgreSQL's OFFSET is a bigint: a larger offset (or page * limit) would fail in the driver.
+MAX_OFFSET = 2**63 - 1
+MAX_PAGE = MAX_OFFSET // MAX_LIMIT
+
+
+class PageQuery(Input):
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     limit: int = Field(20, ge=1, le=MAX_LIMIT)
-    offset: int | None = Field(None, ge=0, description="Accepted instead of `page`")
+    offset: int | None = Field(None, ge=0, le=MAX_OFFSET, description="Accepted instead of `page`")
+
+
+class ListQuery(PageQuery):
     sort: str | None = Field(None, description="`field` or `-field` (descending)")
     order: Literal["asc", "desc"] | None = None
 
@@ -244,15 +289,20 @@ class AuditList(Output):
 
 
 class AuditQueryIn(Input):
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     limit: int = Field(20, ge=1, le=MAX_LIMIT)
-    offset: int | None = Field(None, ge=0)
+    offset: int | None = Field(None, ge=0, le=MAX_OFFSET)
     date_from: datetime | None = None
     date_to: datetime | None = None
     user_id: UUID | None = None
     entity_type: AuditEntityType | None = None
     entity_id: Annotated[str, Field(max_length=200)] | None = None
     action: AuditAction | None = None
+
+    @field_validator("date_from", "date_to", mode="before")
+    @classmethod
+    def _date_time_string(cls, value: object) -> object:
+        return value if value is None else _timestamp(value)
 
 
 class ChainReportOut(Output):
@@ -287,13 +337,18 @@ class ErrorOut(Output):
 # --- lab data ----------------------------------------------------------------------------
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE_START = re.compile(r"^\s*\d{4}-")
 
 
 def _timestamp(value: object) -> object:
     """RFC 3339, or a plain YYYY-MM-DD meaning midnight UTC (SPEC §3)."""
     if isinstance(value, str) and _DATE_ONLY.match(value.strip()):
         return datetime.fromisoformat(value.strip()).replace(tzinfo=UTC)
-    return value
+    if (isinstance(value, str) and _DATE_START.match(value)) or isinstance(value, datetime):
+        return value
+    # pydantic would read a number, or a string of digits, as Unix seconds; the contract
+    # says an RFC 3339 date-time string.
+    raise PydanticCustomError("datetime_type", "Expected a date-time string, e.g. 2025-01-18")
 
 
 def _aware_utc(value: datetime) -> datetime:
@@ -301,7 +356,10 @@ def _aware_utc(value: datetime) -> datetime:
         raise PydanticCustomError(
             "timezone", "Include a time zone offset, e.g. 2025-01-18T10:30:00Z"
         )
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise PydanticCustomError("datetime_range", "Date out of range") from None
 
 
 Timestamp = Annotated[

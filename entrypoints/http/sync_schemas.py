@@ -8,7 +8,7 @@ and blocking the device's queue. The documented schema still says what is expect
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 from pydantic import ConfigDict, Field, WithJsonSchema
@@ -49,6 +49,8 @@ ENVELOPE = ("entity", "op", "id")
 
 class MutationIn(Input):
     model_config = ConfigDict(extra="ignore", json_schema_extra=_document_envelope)
+    # Checked when the mutation is validated: a NUL rejects that mutation, not the batch.
+    _refuses_nul: ClassVar[bool] = False
 
     mutation_id: int = Field(
         ge=1, description="The device's own counter: 1, 2, 3 … never reused", examples=[41]

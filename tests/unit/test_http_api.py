@@ -161,6 +161,14 @@ def test_cors_allow_list(api: Api) -> None:
     assert preflight.headers.get("Access-Control-Allow-Origin") == "https://app.lab.ma"
 
 
+def test_cors_answers_vary_by_origin_for_shared_caches(api: Api) -> None:
+    allowed = api.call("GET", "/health/live", headers={"Origin": "https://app.lab.ma"})
+    denied = api.call("GET", "/health/live", headers={"Origin": "https://evil.example"})
+    no_origin = api.call("GET", "/health/live")
+    for result in (allowed, denied, no_origin):
+        assert [v.strip() for v in result.headers["Vary"].split(",")].count("Origin") == 1
+
+
 def test_users_crud_with_etags(api: Api) -> None:
     token = api.admin_token()
     lab = api.call("POST", "/labs", token, json={"name": "North", "code": "N"}).json

@@ -23,6 +23,7 @@ from entrypoints.http.operation import operation, render
 from entrypoints.http.schemas import (
     LimitChangeOut,
     LimitPutIn,
+    PageQuery,
     ParameterCreateIn,
     ParameterList,
     ParameterOut,
@@ -52,6 +53,14 @@ def whole_list(items: list[Any]) -> dict[str, Any]:
     """Short reference lists come whole, with the same meta as paged ones."""
     page = Page(items=items, total=len(items), request=PageRequest(limit=max(len(items), 1)))
     return list_payload(PageView.of(page, items))
+
+
+def page_of(items: list[Any], query: Any) -> dict[str, Any]:
+    """One page of a list the use case returns whole (a sample's results): `limit` still
+    caps what one response carries."""
+    request = page_request(query)
+    window = items[request.offset : request.offset + request.limit]
+    return list_payload(PageView.of(Page(items=window, total=len(items), request=request), window))
 
 
 def changes_of(body: Any, *, replace: bool) -> dict[str, Any]:
@@ -194,10 +203,14 @@ class SampleResultsResource:
         self._create = create_result
 
     @operation(
-        summary="A sample's test results", tags=RESULTS, response=ResultList, errors=(401, 404)
+        summary="A sample's test results",
+        tags=RESULTS,
+        query=PageQuery,
+        response=ResultList,
+        errors=(400, 401, 404),
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response, sample_id: UUID) -> None:
-        render(resp, ResultList, whole_list(self._list(caller(req), sample_id)))
+        render(resp, ResultList, page_of(self._list(caller(req), sample_id), req.context.query))
 
     @operation(
         summary="Record a test result (judged against every standard)",
