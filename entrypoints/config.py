@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # 0: one waitress process (portable); N: gunicorn with N worker processes.
     workers: int = Field(0, ge=0, le=64)
     worker_class: Literal["sync", "gthread"] = "sync"
+    # gunicorn kills a worker silent this long: what frees one a slow client holds.
+    worker_timeout: int = Field(60, ge=2, le=3600, description="seconds")
     switch_interval_ms: float = Field(0.2, ge=0.1, le=100, description="Python GIL switch interval")
     db_pool_size: int | None = Field(None, ge=1, le=500)
 

@@ -34,7 +34,6 @@ from entrypoints.config import Settings
 log = logging.getLogger("aqualab.server")
 
 GRACEFUL_TIMEOUT_SECONDS = 20
-WORKER_TIMEOUT_SECONDS = 60
 # gunicorn creates its heartbeat files there with mkstemp (unique, 0600).
 HEARTBEAT_DIR = "/dev/shm"  # noqa: S108
 _WORKER_CLASSES = {
@@ -71,7 +70,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "worker_class": _WORKER_CLASSES[settings.worker_class],
         "threads": worker_threads(settings),
         "preload_app": False,  # each worker builds its own engine after the fork
-        "timeout": WORKER_TIMEOUT_SECONDS,
+        "timeout": settings.worker_timeout,
         "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
         "keepalive": 5,
         "backlog": 2048,

@@ -9,6 +9,8 @@ and their own labs, so they do not depend on each other.
 from __future__ import annotations
 
 import secrets
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +62,21 @@ def fresh_database(pg_server: EmbeddedPostgres) -> Iterator[Callable[[], str]]:
         for name in created:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL cluster of the test's own, which it may stop and start (outages)."""
+    # Not under pytest's tmp dir: as root the cluster runs as `postgres`, which must be
+    # able to reach its directory (mkdtemp's directory is handed over to it).
+    base = Path(tempfile.mkdtemp(prefix="aqualab-e2e-down-"))
+    cluster = EmbeddedPostgres(base, ephemeral=True)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

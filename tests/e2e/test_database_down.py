@@ -7,11 +7,8 @@ by itself afterwards.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -24,20 +21,6 @@ pytestmark = pytest.mark.e2e
 
 ADMIN = ("ops-admin@e2e.example", "Ops-Adm1n-Passw0rd")
 FAST = 5.0  # seconds: "fail fast"
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[EmbeddedPostgres]:
-    # Not under pytest's tmp dir: as root the cluster runs as `postgres`, which must be
-    # able to reach its directory (mkdtemp's directory is handed over to it).
-    base = Path(tempfile.mkdtemp(prefix="aqualab-e2e-down-"))
-    cluster = EmbeddedPostgres(base, ephemeral=True)
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.destroy()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _timed(call: Callable[[], requests.Response]) -> tuple[requests.Response, float]:
