@@ -54,6 +54,15 @@ class Input(BaseModel):
         field = cls.model_fields.get(info.field_name or "")
         if isinstance(value, bool) and field is not None and not _admits_bool(field.annotation):
             raise PydanticCustomError("bool_not_allowed", "true and false are not valid here")
+        # ... and 0, 1.0 or "yes" as a boolean in a JSON body (a query string has only text).
+        if (
+            info.mode == "json"
+            and field is not None
+            and value is not None
+            and not isinstance(value, bool)
+            and _only_bool(field.annotation)
+        ):
+            raise PydanticCustomError("bool_type", "Input should be true or false")
         return value
 
 
@@ -61,6 +70,13 @@ def _admits_bool(annotation: object) -> bool:
     if annotation is bool or annotation is Any:
         return True
     return any(_admits_bool(arg) for arg in get_args(annotation))
+
+
+def _only_bool(annotation: object) -> bool:
+    """bool or bool | None: nothing but a JSON boolean (or null) fits."""
+    return annotation is bool or (
+        bool(get_args(annotation)) and set(get_args(annotation)) <= {bool, type(None)}
+    )
 
 
 def _holds_nul(value: object) -> bool:

@@ -1,4 +1,4 @@
-"""What schemathesis found in the live API (tests/e2e/test_fuzz_api.py), pinned on the
+"""What schemathesis found in the live API (tests/fuzz/test_fuzz_api.py), pinned on the
 in-memory storage: each finding's right behaviour, and that the OpenAPI document says so.
 
 - An `X-Change-Reason` longer than its documented `maxLength` is refused with 400, not
@@ -133,6 +133,21 @@ def test_true_and_false_are_not_numbers(api: Api, flag: bool) -> None:
     assert "value" in assert_error(result, 400, "VALIDATION_ERROR")["field_errors"]
     task = api.call("POST", "/tasks", token, json={"title": "x", "completed": flag})
     assert task.status_code == 201, task.text  # a real boolean field still takes one
+
+
+@pytest.mark.parametrize("not_a_flag", [0, 1, 0.0, "true", "yes"])
+def test_numbers_and_words_are_not_booleans_in_a_body(api: Api, not_a_flag: object) -> None:
+    token = api.admin_token()
+    task = api.call("POST", "/tasks", token, json={"title": "x", "completed": not_a_flag})
+    assert "completed" in assert_error(task, 400, "VALIDATION_ERROR")["field_errors"]
+    created = api.call("POST", "/tasks", token, json={"title": "x", "completed": False})
+    assert created.status_code == 201, created.text
+    flipped = api.call(
+        "PATCH", f"/tasks/{created.json['id']}/complete", token, json={"completed": 1}
+    )
+    assert "completed" in assert_error(flipped, 400, "VALIDATION_ERROR")["field_errors"]
+    listed = api.call("GET", "/tasks?completed=true", token)  # a query string has only text
+    assert listed.status_code == 200, listed.text
 
 
 @pytest.mark.parametrize("blank", ["\n", "   ", "\t\r\n"])
