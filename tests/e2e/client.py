@@ -129,6 +129,23 @@ class Api:
         assert response.status_code == 201, response.text
         return response.json()  # type: ignore[no-any-return]
 
+    def create_sample(
+        self, token: str, lab_id: str, location: str, collection_date: str = "2025-05-01"
+    ) -> dict[str, Any]:
+        response = self.post(
+            "/samples",
+            token=token,
+            json={
+                "lab_id": lab_id,
+                "type": "drinking",
+                "location": location,
+                "collection_date": collection_date,
+                "collector_name": f"{location} collector",
+            },
+        )
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
     def create_lab(self, admin_token: str, name: str | None = None) -> dict[str, Any]:
         response = self.post(
             "/labs",

@@ -99,7 +99,14 @@ def main_server(
     """The admin is created with the CLI (as a new user would), then the server starts."""
     url = fresh_database()
     workdir: Path = tmp_path_factory.mktemp("main-server")
-    cli_env = server_env(database_url=url, var_dir=workdir / "cli-var", overrides=MAIN_ENV)
+    output = create_admin_with_cli(url, workdir, MAIN_ENV)
+    with live_server(database_url=url, env=MAIN_ENV, workdir=workdir) as server:
+        yield MainServer(server=server, database_url=url, create_admin_output=output)
+
+
+def create_admin_with_cli(url: str, workdir: Path, env: dict[str, str] | None = None) -> str:
+    """`aqualab create-admin` (ADMIN_EMAIL in ADMIN_LAB) on the database at `url`; its output."""
+    cli_env = server_env(database_url=url, var_dir=workdir / "cli-var", overrides=env)
     result = run_cli(
         "create-admin",
         "--email",
@@ -111,8 +118,7 @@ def main_server(
         env=cli_env,
     )
     assert result.returncode == 0, result.stderr
-    with live_server(database_url=url, env=MAIN_ENV, workdir=workdir) as server:
-        yield MainServer(server=server, database_url=url, create_admin_output=result.stdout)
+    return result.stdout
 
 
 @pytest.fixture

@@ -42,19 +42,8 @@ _addresses = (f"203.0.113.{n}" for n in itertools.count(1))
 
 def _list_path_values(api: Api, admin_token: str, lab: dict[str, Any]) -> dict[str, str]:
     me = api.get("/auth/me", token=admin_token).json()
-    sample = api.post(
-        "/samples",
-        token=admin_token,
-        json={
-            "lab_id": lab["id"],
-            "type": "drinking",
-            "location": "Limit well",
-            "collection_date": "2025-05-01",
-            "collector_name": "Limit Collector",
-        },
-    )
-    assert sample.status_code == 201, sample.text
-    return {"user_id": me["id"], "sample_id": sample.json()["id"]}
+    sample = api.create_sample(admin_token, lab["id"], "Limit well")
+    return {"user_id": me["id"], "sample_id": sample["id"]}
 
 
 def test_every_list_operation_caps_limit(api: Api, admin_token: str, lab: dict[str, Any]) -> None:

@@ -100,17 +100,7 @@ def test_string_path_parameters_survive_hostile_values(api: Api, admin_token: st
 def _create_targets(api: Api, admin_token: str) -> list[tuple[str, dict[str, Any], list[str]]]:
     """(path, a valid body, its free-text fields) for the main create operations."""
     lab = api.create_lab(admin_token)
-    sample = api.post(
-        "/samples",
-        token=admin_token,
-        json={
-            "lab_id": lab["id"],
-            "type": "drinking",
-            "location": "Injection well",
-            "collection_date": "2025-03-01",
-            "collector_name": "Inj Collector",
-        },
-    ).json()
+    sample = api.create_sample(admin_token, lab["id"], "Injection well", "2025-03-01")
     return [
         ("/labs", {"name": "Lab {tag}", "code": "C{tag}"}, ["name", "code"]),
         (

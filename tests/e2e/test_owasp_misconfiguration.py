@@ -52,17 +52,7 @@ def test_security_headers_on_every_kind_of_response(
     viewer = api.create_user(admin_token, role="viewer", lab_id=lab["id"], password=password)
     viewer_session = api.login(viewer["email"], password)["tokens"]
     viewer_token = viewer_session["access_token"]
-    sample = api.post(
-        "/samples",
-        token=admin_token,
-        json={
-            "lab_id": lab["id"],
-            "type": "drinking",
-            "location": "Header well",
-            "collection_date": "2025-07-01",
-            "collector_name": "Header Collector",
-        },
-    ).json()
+    sample = api.create_sample(admin_token, lab["id"], "Header well", "2025-07-01")
     json_type = {"Content-Type": "application/json"}
     by_status: dict[int, requests.Response] = {
         200: api.get(f"/samples/{sample['id']}", token=admin_token),

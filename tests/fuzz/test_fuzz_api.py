@@ -62,8 +62,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.e2e.client import Api, unique_email
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_LAB, ADMIN_PASSWORD
-from tests.live_server import LiveServer, live_server, run_cli, server_env
+from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, create_admin_with_cli
+from tests.live_server import LiveServer, live_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.verify]
 
@@ -93,17 +93,7 @@ def fuzz_server(
 ) -> Iterator[LiveServer]:
     url = fresh_database()
     workdir: Path = tmp_path_factory.mktemp("fuzz-server")
-    result = run_cli(
-        "create-admin",
-        "--email",
-        ADMIN_EMAIL,
-        "--password",
-        ADMIN_PASSWORD,
-        "--lab",
-        ADMIN_LAB,
-        env=server_env(database_url=url, var_dir=workdir / "cli-var"),
-    )
-    assert result.returncode == 0, result.stderr
+    create_admin_with_cli(url, workdir)
     with live_server(database_url=url, workdir=workdir) as server:
         yield server
 
