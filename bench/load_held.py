@@ -3,7 +3,9 @@
     .venv/bin/python bench/load_held.py [--minutes 10] [--think-ms 1000] [--quick] [--doc]
 
 On a fresh embedded PostgreSQL seeded like bench/suite.py (100,000 samples, 500,000
-results, 10,000 tasks, 50 users), with `aqualab serve --workers 2`, 100 wrk connections
+results, 10,000 tasks, 50 users), with `aqualab serve --workers 2` and gthread workers
+(`--worker-class`; a sync worker that accepts an idle user's connection waits on it through
+the user's whole pause, see docs/reliability.md), 100 wrk connections
 at once, each one user who pauses 0.5-1.5 s (uniform; `--think-ms`) after every answer
 before the next request, as a person reading a screen does (`--think-ms 0`: flat out, a
 stress run rather than users). They are split across the endpoints the way a lab's day
@@ -25,6 +27,7 @@ options. Writes the "Load held" section of docs/reliability.md (not with `--quic
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -71,6 +74,12 @@ def verdict(streams: dict[str, base.Result], rss: dict[str, Any]) -> dict[str, b
 
 def _think_time(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--worker-class",
+        choices=["gthread", "sync"],
+        default="gthread",
+        help="gunicorn worker class (gthread: a worker waits for no idle user; see the doc)",
+    )
+    parser.add_argument(
         "--think-ms",
         type=float,
         default=THINK_MS,
@@ -90,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     started = time.monotonic()
+    os.environ["WORKER_CLASS"] = args.worker_class  # read by the server `aqualab serve` starts
     with (
         base.terminate_on_sigterm(),
         mixed.mixed_bench(args, random.Random(7), "load-held", every_user=True) as bench,
@@ -187,7 +197,8 @@ def render(
         f"Command: `{command}`; machine: {machine.get('nproc', '')} x "
         f"{machine.get('cpu', '')}, commit {machine.get('commit', '')}. "
         f"Data: `{seeded['command']}` ({seeded['samples']:,} samples, "
-        f"{seeded['results']:,} results). Server: `aqualab serve --workers 2`, the app's "
+        f"{seeded['results']:,} results). Server: `aqualab serve --workers 2` with "
+        f"`WORKER_CLASS={args.worker_class}`, the app's "
         "argon2id defaults, rate limits lifted. Load: 100 wrk connections at once for "
         f"{args.minutes:g} min, each a user who {pause(args.think_ms)}, with the tokens of "
         f"{users['readers']} reading and {users['writers']} writing users.",
