@@ -428,10 +428,18 @@ class GetSample:
         self._deps = deps
 
     def __call__(self, caller: Caller, sample_id: UUID) -> SampleView:
-        with self._deps.uow(read_only=True) as uow:
-            sample = visible_sample(uow, caller.principal, sample_id)
-            results = [ResultView.of(r) for r in uow.results.list_for_sample(sample.id)]
-            return SampleView.of(sample, results)
+        sample, results = visible_sample_with_results(self._deps, caller.principal, sample_id)
+        return SampleView.of(sample, [ResultView.of(r) for r in results])
+
+
+def visible_sample_with_results(
+    deps: LabDataDeps, principal: Principal, sample_id: UUID
+) -> tuple[Sample, list[TestResult]]:
+    with deps.uow(read_only=True) as uow:
+        found = uow.samples.get_with_results(sample_id)
+    if found is None or not can_see_lab(principal, found[0].lab_id):
+        raise NotFound("Sample not found")
+    return found
 
 
 def new_sample(
@@ -604,9 +612,8 @@ class ListResults:
         self._deps = deps
 
     def __call__(self, caller: Caller, sample_id: UUID) -> list[ResultView]:
-        with self._deps.uow(read_only=True) as uow:
-            sample = visible_sample(uow, caller.principal, sample_id)
-            return [ResultView.of(r) for r in uow.results.list_for_sample(sample.id)]
+        _, results = visible_sample_with_results(self._deps, caller.principal, sample_id)
+        return [ResultView.of(r) for r in results]
 
 
 class GetResult:

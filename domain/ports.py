@@ -335,6 +335,11 @@ class SampleRepository(abc.ABC):
     def get_including_deleted(self, sample_id: UUID) -> Sample | None: ...
 
     @abc.abstractmethod
+    def get_with_results(self, sample_id: UUID) -> tuple[Sample, list[TestResult]] | None:
+        """A live sample and its live results (as `ResultRepository.list_for_sample`) in
+        one read: what `GET /samples/{id}` shows."""
+
+    @abc.abstractmethod
     def list(self, query: SampleQuery) -> Page[Sample]:
         """Live samples; ties in the sort order are broken by id in the same direction."""
 

@@ -130,8 +130,9 @@ def _matches(sample: Sample, q: SampleQuery) -> bool:
 
 
 class InMemorySampleRepository(SampleRepository):
-    def __init__(self, table: Table):
+    def __init__(self, table: Table, results: Table):
         self._t = table
+        self._results = results
 
     def add(self, sample: Sample) -> None:
         self._t.put(sample.id, sample)
@@ -143,6 +144,12 @@ class InMemorySampleRepository(SampleRepository):
     def get_including_deleted(self, sample_id: UUID) -> Sample | None:
         sample: Sample | None = self._t.get(sample_id)
         return sample
+
+    def get_with_results(self, sample_id: UUID) -> tuple[Sample, list[TestResult]] | None:
+        sample = self.get(sample_id)
+        if sample is None:
+            return None
+        return sample, InMemoryResultRepository(self._results).list_for_sample(sample_id)
 
     def add_many(self, samples: Sequence[Sample]) -> None:
         for sample in samples:

@@ -59,7 +59,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         t = self._tables
         self.parameters = InMemoryParameterRepository(t["parameters"])
         self.standards = InMemoryStandardRepository(t["standards"], t["limits"])
-        self.samples = InMemorySampleRepository(t["samples"])
+        self.samples = InMemorySampleRepository(t["samples"], t["results"])
         self.results = InMemoryResultRepository(t["results"])
         self.sync_devices = InMemorySyncDeviceRepository(t["sync_devices"])
         self.sync_conflicts = InMemorySyncConflictRepository(t["sync_conflicts"])

@@ -224,6 +224,18 @@ class SqlAlchemySampleRepository(SampleRepository):
         found = fetch_rows(self._records, self._conn(), SAMPLE.by_id, {"id": sample_id})
         return found[0] if found else None
 
+    def get_with_results(self, sample_id: UUID) -> tuple[Sample, list[TestResult]] | None:
+        rows = _SAMPLE_WITH_RESULTS.rows(self._conn(), {"id": sample_id})
+        if not rows:
+            return None
+        split = len(SAMPLE.columns)
+        sample = self._records.adopt(SAMPLE.decode(rows[0][:split]))
+        if sample.is_deleted:  # by this unit of work, not yet flushed
+            return None
+        adopt, decode = self._tracker.results.adopt, RESULT.decode
+        results = [adopt(decode(row[split:])) for row in rows if row[split] is not None]
+        return sample, [r for r in results if not r.is_deleted]
+
     def add_many(self, samples: Sequence[Sample]) -> None:
         copy_rows(self._s, tables.samples, [sample_row(s) for s in samples])
         self._records.remember_written(samples)
@@ -470,6 +482,23 @@ def _remember(shape: tuple[Any, ...] | None, *, broad: bool) -> None:
             _broad_shapes.clear()  # rare; relearning costs one count per shape
         _broad_shapes[shape] = None
 
+
+# `GET /samples/{id}`: the sample and its results in one round trip (one row per result,
+# the sample's columns repeated; a sample without results comes back once, results NULL).
+_SAMPLE_WITH_RESULTS = DriverQuery(
+    sa.select(*SAMPLE.columns, *RESULT.columns)
+    .select_from(
+        tables.samples.outerjoin(
+            tables.test_results,
+            sa.and_(
+                tables.test_results.c.sample_id == tables.samples.c.id,
+                tables.test_results.c.deleted_at.is_(None),
+            ),
+        )
+    )
+    .where(tables.samples.c.id == sa.bindparam("id"), tables.samples.c.deleted_at.is_(None))
+    .order_by(tables.test_results.c.test_date, tables.test_results.c.id)
+)
 
 _LIVE_RESULTS_OF = DriverQuery(
     RESULT.select()

@@ -729,3 +729,43 @@ def test_results_of_a_sample_oldest_test_first_then_by_id(
             late.id,
         ]
         assert uow.results.ids_for_parameter("nitrate") == [tie_a.id, elsewhere.id]
+
+
+def test_a_sample_with_its_results_in_one_read(
+    container: Container, save: Callable[..., None], lab: Lab
+) -> None:
+    sample, bare = SampleFactory(lab_id=lab.id), SampleFactory(lab_id=lab.id)
+    gone = SampleFactory(lab_id=lab.id, deleted_at=T0 + DAY)
+
+    def result(prefix: str, of: Sample, **values: Any) -> Any:
+        return ResultFactory(id=sid(prefix), sample_id=of.id, lab_id=lab.id, **values)
+
+    late = result("00000001", sample, parameter="ph", unit="pH", value=7.1, test_date=T0 + DAY)
+    tie_b = result("bbbbbbbb", sample, test_date=T0)
+    tie_a = result("aaaaaaaa", sample, test_date=T0)
+    dead = result("00000000", sample, test_date=T0 - DAY, deleted_at=T0 + DAY)
+    save(sample, bare, gone, late, tie_b, tie_a, dead, result("cccccccc", gone, test_date=T0))
+
+    with container.uow(read_only=True) as uow:
+        found = uow.samples.get_with_results(sample.id)
+        assert found is not None
+        assert (found[0].id, found[0].location) == (sample.id, sample.location)
+        assert [r.id for r in found[1]] == [tie_a.id, tie_b.id, late.id]
+        assert [(r.parameter, r.value) for r in found[1]][-1] == ("ph", 7.1)
+        alone = uow.samples.get_with_results(bare.id)
+        assert alone is not None
+        assert (alone[0].id, alone[1]) == (bare.id, [])
+        assert uow.samples.get_with_results(gone.id) is None
+        assert uow.samples.get_with_results(uuid4()) is None
+
+    with container.uow() as uow:  # this unit of work's own changes count
+        changed = uow.results.get(tie_b.id)
+        assert changed is not None
+        changed.deleted_at = T0 + DAY
+        found = uow.samples.get_with_results(sample.id)
+        assert found is not None
+        assert [r.id for r in found[1]] == [tie_a.id, late.id]
+        doomed = uow.samples.get(bare.id)
+        assert doomed is not None
+        doomed.deleted_at = T0 + DAY
+        assert uow.samples.get_with_results(bare.id) is None

@@ -354,7 +354,7 @@ def test_getting_a_sample_costs_a_constant_number_of_statements(
         counts.append(counter.count)
         sizes.append(len(view.results or []))
     assert sizes == [1, 5, 20]
-    assert counts[0] == counts[1] == counts[2] <= 2, counts
+    assert counts == [1, 1, 1], counts  # the sample and its results in one statement
 
 
 # --- large totals -----------------------------------------------------------------------
