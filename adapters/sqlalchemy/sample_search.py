@@ -152,7 +152,11 @@ def _statement(
     key = (branches, filters & {"f_lab_id", "f_date_from", "f_date_to"}, field, descending)
     found = _statements.get(key)
     if found is None:  # at most 7 x 8 x 8 x 2 shapes
-        found = _statements[key] = DriverQuery(_build(*key), plan_each_run=True)
+        # Place and collector matches join the terms (one value, split by PostgreSQL) to
+        # a covering index: the same plan whatever the values, so it is prepared and
+        # planned once (planning cost ~0.3 ms, a quarter of the search). An id prefix is
+        # a LIKE whose index range only a plan made for the value can use.
+        found = _statements[key] = DriverQuery(_build(*key), plan_each_run="id" in branches)
     return found
 
 
