@@ -6,6 +6,7 @@ exactly OpenAPI 3.1's schema dialect.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, get_args
@@ -51,19 +52,23 @@ class Input(BaseModel):
     @classmethod
     def _no_booleans_for_other_types(cls, value: object, info: ValidationInfo) -> object:
         # pydantic would read true/false as 1/0 where a number is expected.
-        field = cls.model_fields.get(info.field_name or "")
-        if isinstance(value, bool) and field is not None and not _admits_bool(field.annotation):
+        admits_bool, only_bool = _bool_rules(cls, info.field_name or "")
+        if isinstance(value, bool) and not admits_bool:
             raise PydanticCustomError("bool_not_allowed", "true and false are not valid here")
         # ... and 0, 1.0 or "yes" as a boolean in a JSON body (a query string has only text).
-        if (
-            info.mode == "json"
-            and field is not None
-            and value is not None
-            and not isinstance(value, bool)
-            and _only_bool(field.annotation)
-        ):
+        if only_bool and info.mode == "json" and value is not None and not isinstance(value, bool):
             raise PydanticCustomError("bool_type", "Input should be true or false")
         return value
+
+
+@functools.cache
+def _bool_rules(model: type[BaseModel], field_name: str) -> tuple[bool, bool]:
+    """(may the field hold a boolean, may it hold nothing else): once per model and field,
+    not per value (a sync batch validates thousands of fields)."""
+    field = model.model_fields.get(field_name)
+    if field is None:
+        return True, False
+    return _admits_bool(field.annotation), _only_bool(field.annotation)
 
 
 def _admits_bool(annotation: object) -> bool:
