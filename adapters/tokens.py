@@ -166,8 +166,9 @@ class RememberingVerifier:
     skip the signature check and claim parsing (~0.1 ms of each authenticated request,
     docs/performance.md). Sound because verification is a pure function of the token
     and the keys, which do not change while the process runs; expiry is still checked on
-    every use, and revocation never lived here (the session check reads the database on
-    every request, so a logout or deactivation is immediate in every process)."""
+    every use, and revocation never lived here (the session check runs on every request,
+    against the database, or with `AUTH_CACHE=on` against the session cache its change
+    notifications keep current, ADR 0020)."""
 
     def __init__(
         self,

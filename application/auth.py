@@ -7,6 +7,7 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from application.auditing import Auditor
 from application.context import Principal, RequestMeta
@@ -25,6 +26,7 @@ from domain.model import AuthSession, PasswordResetToken, RefreshToken, User
 from domain.ports import (
     AccessClaims,
     AccessTokenVerifier,
+    AuthenticationCache,
     Clock,
     IdGenerator,
     Mailer,
@@ -66,6 +68,8 @@ class AuthDeps:
     # Who may sign access tokens: AquaLab itself (`tokens`) unless the container adds
     # another issuer, such as a Better Auth front end, behind the same port.
     verifier: AccessTokenVerifier | None = None
+    # Sessions with their users kept between requests; None reads them every time.
+    auth_cache: AuthenticationCache | None = None
 
     @property
     def access_verifier(self) -> AccessTokenVerifier:
@@ -342,8 +346,11 @@ class Authenticated:
 class Authenticate:
     """Turn a bearer token into a Principal, checking the session and the user every time.
 
-    One lookup per request: a revoked session, or a deactivated or deleted user, is
-    refused at once in every server process; role and lab come from the database.
+    A revoked session, or a deactivated or deleted user, is refused at once in every
+    server process; role and lab come from the database. With an `auth_cache` (opt-in),
+    the session and user may come from it instead; it drops them when the database's
+    notification of a change arrives (ADR 0020). The checks below run on every request
+    either way.
     A token from an external issuer has no session here: it names an AquaLab user by
     `sub`, and that user must exist and be allowed to sign in.
     """
@@ -355,23 +362,33 @@ class Authenticate:
         claims = self._deps.access_verifier.verify_access(token)
         if claims.session_id is None:
             return self._external(claims)
+        session, user = self._session_with_user(claims.session_id)
+        if session.revoked_at is not None or user.id != claims.user_id:
+            raise Unauthenticated("Token revoked")
+        if not user.can_sign_in():
+            raise Unauthenticated("Account disabled or removed")
+        principal = Principal(
+            user_id=user.id,
+            role=user.role,
+            lab_id=user.lab_id,
+            token_id=claims.jti,
+            session_id=session.id,
+        )
+        return Authenticated(principal, UserView.of(user))
+
+    def _session_with_user(self, session_id: UUID) -> tuple[AuthSession, User]:
+        cache = self._deps.auth_cache
+        if cache is not None and (cached := cache.get(session_id)) is not None:
+            return cached
+        # Taken before the read: a change committed after it makes `put` drop what we read.
+        ticket = cache.ticket() if cache is not None else None
         with self._deps.uow(read_only=True) as uow:
-            found = uow.sessions.get_with_user(claims.session_id)
-            if found is None:
-                raise Unauthenticated("Token revoked")
-            session, user = found
-            if session.revoked_at is not None or user.id != claims.user_id:
-                raise Unauthenticated("Token revoked")
-            if not user.can_sign_in():
-                raise Unauthenticated("Account disabled or removed")
-            principal = Principal(
-                user_id=user.id,
-                role=user.role,
-                lab_id=user.lab_id,
-                token_id=claims.jti,
-                session_id=session.id,
-            )
-            return Authenticated(principal, UserView.of(user))
+            found = uow.sessions.get_with_user(session_id)
+        if found is None:
+            raise Unauthenticated("Token revoked")
+        if cache is not None:
+            cache.put(session_id, found, ticket)
+        return found
 
     def _external(self, claims: AccessClaims) -> Authenticated:
         with self._deps.uow(read_only=True) as uow:

@@ -113,6 +113,21 @@ class RateLimiter(Protocol):
         ...
 
 
+class AuthenticationCache(Protocol):
+    """Sessions with their users, kept between requests only while every change to them
+    is known to reach this process at once (ADR 0020)."""
+
+    def ticket(self) -> object | None:
+        """Take before reading from the database; pass to `put`. None: not caching now."""
+        ...
+
+    def get(self, session_id: UUID) -> tuple[AuthSession, User] | None: ...
+
+    def put(self, session_id: UUID, found: tuple[AuthSession, User], ticket: object | None) -> None:
+        """Keep `found` unless a change may have happened since `ticket` was taken."""
+        ...
+
+
 # --- repositories -----------------------------------------------------------------
 
 

@@ -13,6 +13,11 @@ from typing import Any
 import sqlalchemy as sa
 from dependency_injector import containers, providers
 
+from adapters.auth_cache import (
+    ListeningAuthenticationCache,
+    NoAuthenticationCache,
+    libpq_conninfo,
+)
 from adapters.clock import SystemClock
 from adapters.ids import UuidGenerator
 from adapters.mail import ConsoleMailer, DisabledMailer, InMemoryMailer, SmtpMailer, SmtpSettings
@@ -45,6 +50,7 @@ from application import audit_log, auth, housekeeping, labs, reference, samples,
 from application import reports as compliance_reports
 from application import sync as sync_engine
 from application.sync_entities import lab_data_entities
+from domain.ports import AuthenticationCache
 from entrypoints.config import Settings, jwt_secret
 
 
@@ -58,6 +64,19 @@ def _engine_resource(url: str, pool_size: int) -> Iterator[sa.Engine]:
     engine = make_engine(url, pool_size=pool_size)
     yield engine
     engine.dispose()
+
+
+def _auth_cache_resource(settings: Settings, url: str) -> Iterator[AuthenticationCache]:
+    """A listening cache per process (each gunicorn worker builds its own after the fork).
+    It connects on first use, so the sealer and one-shot commands hold no listener."""
+    if settings.storage != "sql" or settings.auth_cache == "off":
+        yield NoAuthenticationCache()
+        return
+    cache = ListeningAuthenticationCache(libpq_conninfo(url))
+    try:
+        yield cache
+    finally:
+        cache.stop()
 
 
 def _mailer(settings: Settings) -> Any:
@@ -137,6 +156,7 @@ class Container(containers.DeclarativeContainer):
         make_read_only_session_factory, engine
     )
     reference_cache = providers.ThreadSafeSingleton(ReferenceDataCache)
+    auth_cache = providers.Resource(_auth_cache_resource, settings=settings, url=database_url)
 
     storage = providers.Callable(lambda s: s.storage, settings)
     uow = providers.Selector(
@@ -177,6 +197,7 @@ class Container(containers.DeclarativeContainer):
         mailer=mailer,
         settings=providers.Callable(_auth_settings, settings),
         verifier=access_verifier,
+        auth_cache=auth_cache,
     )
     user_deps = providers.ThreadSafeSingleton(
         users.UserDeps, uow=uow.provider, clock=clock, ids=ids, hasher=hasher

@@ -112,6 +112,8 @@ def reset_database(engine: sa.Engine) -> None:
                 "UPDATE reference_data_version SET version = nextval('reference_data_version_seq')"
             )
         )
+        # Nor may a server's session cache keep sessions and users the TRUNCATE removed.
+        conn.execute(sa.text("SELECT pg_notify('aqualab_auth', '*')"))
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ _CONFIG_VARIABLES = (
     "ACCESS_TOKEN_TTL",
     "REFRESH_TOKEN_TTL",
     "RESET_TOKEN_TTL",
+    "AUTH_CACHE",
 )
 
 # Fast hashing and generous limits: a test that wants a limit sets it explicitly.

@@ -29,6 +29,10 @@ TRIGGERS = {
     ("parameters", "parameters_reference_version"),
     ("standards", "standards_reference_version"),
     ("standard_limits", "standard_limits_reference_version"),
+    ("auth_sessions", "auth_sessions_notify_auth"),
+    ("auth_sessions", "auth_sessions_notify_auth_truncate"),
+    ("users", "users_notify_auth"),
+    ("users", "users_notify_auth_truncate"),
 }
 
 
@@ -86,8 +90,10 @@ def test_upgrade_downgrade_upgrade_on_a_fresh_database(scratch_database_url: str
         "aqualab_remember_search_terms",
         "aqualab_remember_row_search_terms",
         "aqualab_bump_reference_version",
+        "aqualab_notify_auth_change",
+        "aqualab_notify_auth_truncate",
     }
-    assert version == HEAD == "0009"
+    assert version == HEAD == "0010"
     assert _count(scratch_database_url, "standard_limits") > 30  # the seeded reference data
 
     command.downgrade(config, "base")
