@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from adapters.clock import SystemClock
 from adapters.tokens import JwtTokenService, RememberingVerifier
@@ -108,7 +109,9 @@ def main() -> None:
         print(f"{label:58} {kept:8.1f}  budget {BUDGET_US:.0f}: {verdict}")
 
 
-def session_check_us(url: str, calls: int) -> float:
+def _stored_session(url: str) -> tuple[Any, Any, Callable[[], Any]]:
+    """An engine on `url`, one stored session's id, and a read of it with its user (what
+    `Authenticate` does on a miss)."""
     import sqlalchemy as sa
 
     from adapters.sqlalchemy.engine import make_engine
@@ -127,12 +130,17 @@ def session_check_us(url: str, calls: int) -> float:
         raise SystemExit("no session in that database: log in once first")
     writable, read_only = make_session_factory(engine), make_read_only_session_factory(engine)
 
-    def check() -> None:
+    def read() -> Any:
         with SqlAlchemyUnitOfWork(writable, read_only, read_only=True) as uow:
-            uow.sessions.get_with_user(session_id)
+            return uow.sessions.get_with_user(session_id)
 
+    return engine, session_id, read
+
+
+def session_check_us(url: str, calls: int) -> float:
+    engine, _, read = _stored_session(url)
     try:
-        return per_call_us(check, calls)
+        return per_call_us(read, calls)
     finally:
         engine.dispose()
 
@@ -140,23 +148,9 @@ def session_check_us(url: str, calls: int) -> float:
 def cached_session_check_us(url: str, calls: int) -> float:
     """What `Authenticate` does on a hit: `get` (lock, a zero-timeout select on the
     listener's socket, a dict lookup, the age check), with the listener connected."""
-    import sqlalchemy as sa
-
     from adapters.auth_cache import ListeningAuthenticationCache, libpq_conninfo
-    from adapters.sqlalchemy.engine import make_engine
-    from adapters.sqlalchemy.orm import start_mappers
-    from adapters.sqlalchemy.unit_of_work import (
-        SqlAlchemyUnitOfWork,
-        make_read_only_session_factory,
-        make_session_factory,
-    )
 
-    start_mappers()
-    engine = make_engine(url, pool_size=2)
-    with engine.connect() as conn:
-        session_id = conn.execute(sa.text("SELECT id FROM auth_sessions LIMIT 1")).scalar()
-    if session_id is None:
-        raise SystemExit("no session in that database: log in once first")
+    engine, session_id, read = _stored_session(url)
     cache = ListeningAuthenticationCache(libpq_conninfo(url))
     cache.start()
     try:
@@ -166,9 +160,7 @@ def cached_session_check_us(url: str, calls: int) -> float:
                 raise SystemExit("the auth cache's listener did not connect")
             time.sleep(0.01)
         ticket = cache.ticket()
-        factories = make_session_factory(engine), make_read_only_session_factory(engine)
-        with SqlAlchemyUnitOfWork(*factories, read_only=True) as uow:
-            found = uow.sessions.get_with_user(session_id)
+        found = read()
         assert found is not None
         cache.put(session_id, found, ticket)
 

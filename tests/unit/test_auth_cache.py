@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
 
@@ -199,6 +200,19 @@ def _authenticate(world: World, cache: ListeningAuthenticationCache) -> tuple[
     return auth.Authenticate(replace(world.auth, uow=units, auth_cache=cache)), units
 
 
+def _signed_in_and_cached(world: World, cache: ListeningAuthenticationCache) -> tuple[
+    str, auth.Authenticate, CountingUnitsOfWork, UUID, tuple[AuthSession, User]
+]:  # fmt: skip
+    """A new user's token, checked once: its session and user are now in the cache."""
+    token = world.register().tokens.access_token
+    authenticate, units = _authenticate(world, cache)
+    session_id = authenticate(token).principal.session_id
+    assert session_id is not None
+    cached = cache.get(session_id)
+    assert cached is not None
+    return token, authenticate, units, session_id, cached
+
+
 def test_a_cached_session_is_served_without_a_unit_of_work(
     world: World, cache: ListeningAuthenticationCache
 ) -> None:
@@ -215,12 +229,7 @@ def test_a_cached_session_is_served_without_a_unit_of_work(
 def test_a_cached_session_is_refused_once_revoked(
     world: World, cache: ListeningAuthenticationCache
 ) -> None:
-    token = world.register().tokens.access_token
-    authenticate, units = _authenticate(world, cache)
-    session_id = authenticate(token).principal.session_id
-    assert session_id is not None
-    cached = cache.get(session_id)
-    assert cached is not None
+    token, authenticate, units, _, cached = _signed_in_and_cached(world, cache)
     cached[0].revoked_at = datetime.now(UTC)  # as the database would now say
 
     with pytest.raises(Unauthenticated, match="revoked"):
@@ -232,12 +241,7 @@ def test_a_cached_session_is_refused_once_revoked(
 def test_a_cached_session_is_refused_once_the_user_cannot_sign_in(
     world: World, cache: ListeningAuthenticationCache, change: str
 ) -> None:
-    token = world.register().tokens.access_token
-    authenticate, units = _authenticate(world, cache)
-    session_id = authenticate(token).principal.session_id
-    assert session_id is not None
-    cached = cache.get(session_id)
-    assert cached is not None
+    token, authenticate, units, _, cached = _signed_in_and_cached(world, cache)
     if change == "deactivated":
         cached[1].is_active = False
     else:
@@ -251,12 +255,7 @@ def test_a_cached_session_is_refused_once_the_user_cannot_sign_in(
 def test_a_cached_session_of_another_user_is_refused(
     world: World, cache: ListeningAuthenticationCache
 ) -> None:
-    token = world.register().tokens.access_token
-    authenticate, _ = _authenticate(world, cache)
-    session_id = authenticate(token).principal.session_id
-    assert session_id is not None
-    cached = cache.get(session_id)
-    assert cached is not None
+    token, authenticate, _, session_id, cached = _signed_in_and_cached(world, cache)
     stranger = UserFactory.build(role=Role.ADMIN)
     cache.put(session_id, (cached[0], stranger), cache.ticket())
 
