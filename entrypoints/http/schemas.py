@@ -52,7 +52,10 @@ class Input(BaseModel):
     @classmethod
     def _no_booleans_for_other_types(cls, value: object, info: ValidationInfo) -> object:
         # pydantic would read true/false as 1/0 where a number is expected.
-        admits_bool, only_bool = _bool_rules(cls, info.field_name or "")
+        admits_bool, only_bool, only_int = _field_rules(cls, info.field_name or "")
+        # ... and "0.0", "1_000" or " 5" as integers (a query string holds only text).
+        if only_int and isinstance(value, str) and not _INTEGER.fullmatch(value):
+            raise PydanticCustomError("int_parsing", "Input should be a valid integer")
         if isinstance(value, bool) and not admits_bool:
             raise PydanticCustomError("bool_not_allowed", "true and false are not valid here")
         # ... and 0, 1.0 or "yes" as a boolean in a JSON body (a query string has only text).
@@ -61,14 +64,25 @@ class Input(BaseModel):
         return value
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 @functools.cache
-def _bool_rules(model: type[BaseModel], field_name: str) -> tuple[bool, bool]:
-    """(may the field hold a boolean, may it hold nothing else): once per model and field,
-    not per value (a sync batch validates thousands of fields)."""
+def _field_rules(model: type[BaseModel], field_name: str) -> tuple[bool, bool, bool]:
+    """(may the field hold a boolean, may it hold nothing else, is it an integer and
+    nothing else): once per model and field, not per value (a sync batch validates
+    thousands of fields)."""
     field = model.model_fields.get(field_name)
     if field is None:
-        return True, False
-    return _admits_bool(field.annotation), _only_bool(field.annotation)
+        return True, False, False
+    annotation = field.annotation
+    return _admits_bool(annotation), _only_bool(annotation), _only_int(annotation)
+
+
+def _only_int(annotation: object) -> bool:
+    return annotation is int or (
+        bool(get_args(annotation)) and set(get_args(annotation)) <= {int, type(None)}
+    )
 
 
 def _admits_bool(annotation: object) -> bool:

@@ -7,6 +7,7 @@ in-memory storage: each finding's right behaviour, and that the OpenAPI document
   operation that takes one (`/{user_id}/tasks` did not document it).
 - A JSON number is not a date: pydantic would read it as Unix seconds, the contract
   says a date-time string.
+- An integer query parameter is digits: pydantic would read "0.0" or "1_000" as one.
 """
 
 from __future__ import annotations
@@ -115,6 +116,19 @@ def test_a_string_of_digits_is_not_a_date(api: Api, value: str) -> None:
     assert "date_to" in assert_error(result, 400, "VALIDATION_ERROR")["field_errors"]
     audit = api.call("GET", "/audit-logs", token, query_string=f"date_from={value}")
     assert "date_from" in assert_error(audit, 400, "VALIDATION_ERROR")["field_errors"]
+
+
+@pytest.mark.parametrize("value", ["0.0", "1_000", " 5", "+5"])
+@pytest.mark.parametrize("path", ["/sync/conflicts", "/samples", "/tasks", "/audit-logs"])
+def test_an_integer_parameter_takes_digits_only(api: Api, path: str, value: str) -> None:
+    """pydantic reads "0.0", "1_000", " 5" and "+5" as integers; the contract says integer
+    (`make verify` sent `/sync/conflicts?offset=0.0`)."""
+    token = api.admin_token()
+    for name in ("offset", "limit", "page"):
+        result = api.call("GET", path, token, query_string=f"{name}={value}")
+        assert name in assert_error(result, 400, "VALIDATION_ERROR")["field_errors"], name
+    plain = api.call("GET", path, token, query_string="offset=0&limit=5")
+    assert plain.status_code == 200, plain.text
 
 
 @pytest.mark.parametrize("flag", [True, False])
