@@ -49,9 +49,9 @@ class Settings(BaseSettings):
     worker_timeout: int = Field(60, ge=2, le=3600, description="seconds")
     switch_interval_ms: float = Field(0.2, ge=0.1, le=100, description="Python GIL switch interval")
     db_pool_size: int | None = Field(None, ge=1, le=500)
-    # Keep sessions with their users between requests, dropped on PostgreSQL NOTIFY. Off by
-    # default: a change reaches the other processes milliseconds after it commits (ADR 0020).
-    auth_cache: Literal["on", "off"] = "off"
+    # Keep sessions with their users between requests, dropped on PostgreSQL NOTIFY before
+    # the change that caused it is answered (ADRs 0020, 0021).
+    auth_cache: Literal["on", "off"] = "on"
 
     jwt_secret: SecretStr | None = None
     access_token_ttl: int = Field(86400, ge=60, description="seconds")

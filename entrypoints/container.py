@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from dependency_injector import containers, providers
 
 from adapters.auth_cache import (
+    ChangeAcknowledgements,
     ListeningAuthenticationCache,
     NoAuthenticationCache,
     libpq_conninfo,
@@ -157,6 +158,8 @@ class Container(containers.DeclarativeContainer):
     )
     reference_cache = providers.ThreadSafeSingleton(ReferenceDataCache)
     auth_cache = providers.Resource(_auth_cache_resource, settings=settings, url=database_url)
+    # Whatever this process's AUTH_CACHE: other processes on the database may keep sessions.
+    auth_change_acks = providers.ThreadSafeSingleton(ChangeAcknowledgements, engine=engine)
 
     storage = providers.Callable(lambda s: s.storage, settings)
     uow = providers.Selector(
@@ -167,6 +170,7 @@ class Container(containers.DeclarativeContainer):
             session_factory=session_factory,
             read_only_session_factory=read_only_session_factory,
             reference_cache=reference_cache,
+            after_auth_change=auth_change_acks.provided.wait,
         ),
     )
     audit_chain = providers.Selector(

@@ -173,6 +173,11 @@ _SESSION_WITH_USER = DriverQuery(_SESSION_WITH_USER_SELECT)
 _SESSION_WITH_USER_DECODE = Decoder(list(_SESSION_WITH_USER_SELECT.selected_columns))
 
 
+# Set in `Session.info` when the transaction updates or deletes a session or a user: the
+# commit then waits for every process's session cache to apply it (ADR 0021).
+AUTH_CHANGED = "aqualab_auth_changed"
+
+
 class SqlAlchemySessionRepository(SessionRepository):
     def __init__(self, session: Session):
         self._s = session
@@ -200,6 +205,7 @@ class SqlAlchemySessionRepository(SessionRepository):
             .values(revoked_at=now)
             .execution_options(synchronize_session="fetch")
         )
+        self._s.info[AUTH_CHANGED] = True
         return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from itertools import chain
 from types import TracebackType
 from typing import Any, Self, cast
 
@@ -19,6 +21,7 @@ from adapters.sqlalchemy.lab_data import (
 from adapters.sqlalchemy.records import RecordTracker, flush_records_before_statements
 from adapters.sqlalchemy.reference_cache import ReferenceDataCache
 from adapters.sqlalchemy.repositories import (
+    AUTH_CHANGED,
     SqlAlchemyAuditTrail,
     SqlAlchemyLabRepository,
     SqlAlchemyPasswordResetTokenRepository,
@@ -34,6 +37,7 @@ from adapters.sqlalchemy.sync import (
 from adapters.sqlalchemy.tasks import SqlAlchemyTaskRepository
 from domain.errors import Conflict
 from domain.lab_data import ReferenceData
+from domain.model import AuthSession, User
 from domain.ports import UnitOfWork
 
 # Errors that mean "the database could not be reached or dropped us": the HTTP layer
@@ -56,7 +60,14 @@ READ_ONLY = "aqualab_read_only"
 def make_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
     factory = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
     flush_records_before_statements(factory)
+    if not sa.event.contains(factory, "before_flush", _note_auth_changes):
+        sa.event.listen(factory, "before_flush", _note_auth_changes)
     return factory
+
+
+def _note_auth_changes(session: Session, _context: Any, _instances: Any) -> None:
+    if any(isinstance(o, AuthSession | User) for o in chain(session.dirty, session.deleted)):
+        session.info[AUTH_CHANGED] = True
 
 
 def make_read_only_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
@@ -141,8 +152,10 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         *,
         read_only: bool = False,
         reference_cache: ReferenceDataCache | None = None,
+        after_auth_change: Callable[[], None] | None = None,
     ):
         self._read_only = read_only
+        self._after_auth_change = after_auth_change
         # The process's shared cache (the container's); alone, this unit of work's own.
         self._reference_cache = reference_cache or ReferenceDataCache()
         self._session_factory = session_factory
@@ -192,6 +205,11 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
             if getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION:
                 raise Conflict() from exc
             raise
+        finally:
+            auth_changed = self.session.info.pop(AUTH_CHANGED, False)
+        if auth_changed and self._after_auth_change is not None:
+            # Before the change is answered: no process may serve the old rows after.
+            self._after_auth_change()
 
     def __exit__(
         self,
@@ -211,6 +229,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         session.close()
 
     def rollback(self) -> None:
+        self.session.info.pop(AUTH_CHANGED, None)
         self.audit.discard_pending()
         self.records.clear()
         self.session.rollback()

@@ -9,8 +9,9 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -19,14 +20,19 @@ import sqlalchemy as sa
 
 from adapters.auth_cache import (
     CHANNEL,
+    LISTENER,
+    PROBE,
+    ChangeAcknowledgements,
     ListeningAuthenticationCache,
     NoAuthenticationCache,
     libpq_conninfo,
 )
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from application import auth
 from application.context import RequestMeta
 from application.views import Session
 from domain.errors import Unauthenticated
+from domain.roles import Role
 from entrypoints.container import Container, build_container
 from tests.factories import UserFactory
 
@@ -51,14 +57,21 @@ def listener(clean_db: str) -> Iterator[psycopg.Connection[Any]]:
 
 
 def _announced(conn: psycopg.Connection[Any], *, expect: int) -> list[str]:
-    """The payloads heard: wait for `expect` of them, then a little longer for strays."""
-    payloads = [n.payload for n in conn.notifies(timeout=GENEROUS, stop_after=expect)]
-    payloads += [n.payload for n in conn.notifies(timeout=0.3)] if expect else []
-    return payloads
+    """The changes heard (not the probes a committing process sends after them): wait for
+    `expect` of them, then a little longer for strays."""
+    payloads: list[str] = []
+    deadline = time.monotonic() + GENEROUS
+    while len(payloads) < expect and time.monotonic() < deadline:
+        payloads += _changes(conn.notifies(timeout=0.2))
+    return payloads + (_changes(conn.notifies(timeout=0.3)) if expect else [])
+
+
+def _changes(notifies: Iterable[psycopg.Notify]) -> list[str]:
+    return [n.payload for n in notifies if not n.payload.startswith(PROBE)]
 
 
 def _quiet(conn: psycopg.Connection[Any]) -> list[str]:
-    return [n.payload for n in conn.notifies(timeout=0.5)]
+    return _changes(conn.notifies(timeout=0.5))
 
 
 def _register(container: Container, email: str = "ana@lab.ma") -> Session:
@@ -145,8 +158,8 @@ class RecordingCache(ListeningAuthenticationCache):
         self.connections = 0
         self.was_lost = threading.Event()
 
-    def listening(self, listener_fd: int | None) -> None:
-        super().listening(listener_fd)
+    def listening(self, listener_fd: int | None, confirmed_at: float | None = None) -> None:
+        super().listening(listener_fd, confirmed_at)
         self.connections += 1
 
     def lost(self) -> None:
@@ -171,9 +184,10 @@ def test_a_killed_listener_turns_the_cache_off_then_it_reconnects_empty(
             killed = conn.execute(
                 sa.text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name = 'aqualab-auth-listener' "
+                    "WHERE application_name LIKE :name "
                     "AND datname = current_database() AND pid <> pg_backend_pid()"
-                )
+                ),
+                {"name": f"{LISTENER}%"},
             ).all()
         assert len(killed) >= 1
 
@@ -209,11 +223,16 @@ def test_a_listener_that_cannot_connect_serves_nothing_and_logs_no_secret(
     assert "disconnected" in caplog.records[0].getMessage()
 
 
-def test_auth_cache_off_by_default_reads_the_database_every_time(
+def test_auth_cache_is_on_by_default_and_off_reads_the_database_every_time(
     make_settings, clean_db: str
 ) -> None:  # type: ignore[no-untyped-def]
+    default = build_container(make_settings(AQUALAB_STORAGE="sql", database_url=clean_db), clean_db)
+    try:
+        assert isinstance(default.auth_cache(), ListeningAuthenticationCache)
+    finally:
+        default.shutdown_resources()
     container = build_container(
-        make_settings(AQUALAB_STORAGE="sql", database_url=clean_db), clean_db
+        make_settings(AQUALAB_STORAGE="sql", database_url=clean_db, auth_cache="off"), clean_db
     )
     try:
         assert isinstance(container.auth_cache(), NoAuthenticationCache)
@@ -222,3 +241,134 @@ def test_auth_cache_off_by_default_reads_the_database_every_time(
         assert session_id is not None and container.auth_cache().get(session_id) is None
     finally:
         container.shutdown_resources()
+
+
+# --- acknowledgements (ADR 0021) ----------------------------------------------------------
+
+
+class SlowToAcknowledge(ListeningAuthenticationCache):
+    """Another process's cache whose listener takes `delay` to apply a batch with a probe
+    in it (a busy process): the change must not be answered before it has."""
+
+    def __init__(self, conninfo: str, delay: float):
+        super().__init__(conninfo)
+        self.delay = delay
+        self.acknowledged = threading.Event()
+
+    def notified(self, payloads: Iterable[str]) -> int | None:
+        payloads = list(payloads)
+        if any(p.startswith(PROBE) for p in payloads):
+            time.sleep(self.delay)
+            self.acknowledged.set()
+        return super().notified(payloads)
+
+
+def _listeners(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        names = conn.scalars(
+            sa.text(
+                "SELECT application_name FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name LIKE :name"
+            ),
+            {"name": f"{LISTENER}%"},
+        )
+        return sorted(names)
+
+
+def test_a_change_is_answered_only_once_every_listening_process_has_applied_it(
+    sql_container: Container, clean_db: str, admin_engine: sa.Engine
+) -> None:
+    other = SlowToAcknowledge(libpq_conninfo(clean_db), delay=0.5)
+    other.start()
+    try:
+        _eventually(lambda: other.is_live, "the other process's listener is connected")
+        assert _listeners(admin_engine)[0].startswith(f"{LISTENER} ")  # registered
+        on_other = auth.Authenticate(replace(sql_container.auth_deps(), auth_cache=other))
+        session = _register(sql_container)
+        principal = on_other(session.tokens.access_token).principal
+        assert principal.session_id is not None
+        assert other.get(principal.session_id) is not None
+
+        started = time.monotonic()
+        sql_container.logout()(principal)
+        took = time.monotonic() - started
+
+        assert other.acknowledged.is_set() and took >= 0.5
+        assert other.get(principal.session_id) is None  # at once: no waiting here
+        with pytest.raises(Unauthenticated, match="revoked"):
+            on_other(session.tokens.access_token)
+    finally:
+        other.stop()
+
+
+def test_only_commits_that_change_a_session_or_a_user_wait(
+    sql_container: Container,
+) -> None:
+    waits: list[int] = []
+
+    def unit_of_work() -> SqlAlchemyUnitOfWork:
+        uow = sql_container.uow()
+        uow._after_auth_change = lambda: waits.append(1)
+        return uow
+
+    session = _register(sql_container)
+    user_id = session.user.id
+    steps: list[tuple[str, Callable[[SqlAlchemyUnitOfWork], object], int]] = [
+        ("a new user", lambda uow: uow.users.add(UserFactory()), 0),
+        ("nothing", lambda uow: uow.users.get(user_id), 0),
+        ("a user's role", lambda uow: setattr(uow.users.get(user_id), "role", Role.VIEWER), 1),
+        ("a flushed change", lambda uow: _flushed_name_change(uow, user_id), 1),
+        ("every session revoked", lambda uow: uow.sessions.revoke_all_for_user(user_id, _now()), 1),
+        ("a user deleted", lambda uow: setattr(uow.users.get(user_id), "deleted_at", _now()), 1),
+    ]
+    for what, change, expected in steps:
+        waits.clear()
+        with unit_of_work() as uow:
+            change(uow)
+            uow.commit()
+        assert len(waits) == expected, what
+
+    waits.clear()
+    with unit_of_work() as uow:
+        uow.sessions.revoke_all_for_user(user_id, _now())
+        uow.rollback()
+        uow.commit()
+    assert waits == []  # a rolled-back change is not announced: nothing to wait for
+
+
+def _flushed_name_change(uow: SqlAlchemyUnitOfWork, user_id: uuid.UUID) -> None:
+    user = uow.users.get(user_id)
+    assert user is not None
+    user.name = "Flushed Early"
+    uow.session.flush()  # as a query's autoflush would, long before the commit
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def test_a_listener_that_never_acknowledges_is_terminated_and_its_lease_waited_out(
+    clean_db: str, admin_engine: sa.Engine
+) -> None:
+    conninfo = libpq_conninfo(clean_db)
+    with (
+        psycopg.connect(conninfo, autocommit=True, application_name=f"{LISTENER} 1") as stuck,
+        psycopg.connect(conninfo, autocommit=True, application_name=LISTENER) as connecting,
+    ):
+        stuck.execute(f"LISTEN {CHANNEL}")  # registered, and never reads again
+        slept: list[float] = []
+        acks = ChangeAcknowledgements(
+            admin_engine, ack_timeout_seconds=0.3, lease_seconds=7.5, sleep=slept.append
+        )
+        acks.wait()
+        assert slept[-1] == 7.5  # the stuck process's lease, waited out
+        assert _listeners(admin_engine) == [LISTENER]  # the one still connecting is left be
+        with pytest.raises(psycopg.OperationalError):
+            stuck.execute("SELECT 1")
+        connecting.execute("SELECT 1")
+
+
+def test_with_no_listener_the_wait_is_one_probe_and_one_look(admin_engine: sa.Engine) -> None:
+    slept: list[float] = []
+    ChangeAcknowledgements(admin_engine, sleep=slept.append).wait()
+    assert slept == []

@@ -161,9 +161,38 @@ def test_old_entries_miss() -> None:
     found = _found()
     _kept(cache, found)
     clock.now += 59
+    cache.confirmed(clock.now)  # the listener's heartbeats keep the lease
     assert cache.get(found[0].id) is found
     clock.now += 2
+    cache.confirmed(clock.now)
     assert cache.get(found[0].id) is None
+
+
+def test_nothing_is_served_once_the_listener_has_not_been_heard_from_for_a_lease() -> None:
+    clock = FakeMonotonic()
+    cache = ListeningAuthenticationCache(lease_seconds=3, monotonic=clock)
+    cache.listening(None, confirmed_at=clock.now - 0.5)  # the registration's round trip
+    found = _found()
+    _kept(cache, found)
+    clock.now += 2.5
+    assert cache.get(found[0].id) is found
+    clock.now += 0.1
+    assert cache.get(found[0].id) is None  # 3.1 s since the round trip was sent
+    cache.confirmed(clock.now - 4)  # an old round trip's answer renews nothing
+    assert cache.get(found[0].id) is None
+    cache.confirmed(clock.now - 0.2)
+    assert cache.get(found[0].id) is found
+
+
+def test_a_probe_is_acknowledged_not_read_as_a_user() -> None:
+    cache = _live_cache()
+    ana, other = _found(), _found()
+    for found in (ana, other):
+        _kept(cache, found)
+    probe = cache.notified(["probe:41", str(ana[1].id), "probe:57", "probe:junk"])
+    assert probe == 57  # the highest, acknowledged once what came with it is applied
+    assert cache.get(ana[0].id) is None and cache.get(other[0].id) is other
+    assert cache.notified([str(other[1].id)]) is None
 
 
 def test_no_cache_keeps_nothing() -> None:
