@@ -40,7 +40,9 @@ _ID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
 _S = tables.samples.c
 _T = tables.sample_search_terms.c
 
-_TERMS_COLUMNS = (_T.lab_id, _T.field, _T.term)
+# The lab as text: it only travels back to PostgreSQL, joined with the others (a UUID
+# object made, then printed again, cost ~0.1 ms for a search matching 70 places).
+_TERMS_COLUMNS = (sa.cast(_T.lab_id, sa.Text), _T.field, _T.term)
 _TERMS_LIKE = _T.term.ilike(sa.bindparam("f_contains"), escape="\\")
 # A trigram scan for long needles, a plain scan for short ones: planned for the value.
 _MATCHING_TERMS = {
@@ -129,14 +131,14 @@ def _split(name: str) -> Any:
 def _params(
     values: dict[str, Any],
     query: SampleQuery,
-    locations: list[tuple[Any, str]],
-    collectors: list[tuple[Any, str]],
+    locations: list[tuple[str, str]],
+    collectors: list[tuple[str, str]],
 ) -> dict[str, Any]:
     return dict(
         values,
-        s_location_labs=_joined(str(lab) for lab, _ in locations),
+        s_location_labs=_joined(lab for lab, _ in locations),
         s_locations=_joined(term for _, term in locations),
-        s_collector_labs=_joined(str(lab) for lab, _ in collectors),
+        s_collector_labs=_joined(lab for lab, _ in collectors),
         s_collectors=_joined(term for _, term in collectors),
         p_limit=query.page.limit,
         p_offset=query.page.offset,
