@@ -768,6 +768,7 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
                     lab = f"{transport.key.capitalize()} sync lab"
+                    wait_sealed(pg)  # the sync endpoint's runs just wrote ~10,000 records
                     try:
                         device_tokens = sync_bench.login_technicians(server, admin_password, 4, lab)
                         result = sync_bench.concurrency(
