@@ -572,6 +572,13 @@ class Sync:
         client_time = parse_timestamp(m.modified_at)
         if m.modified_at is not None and client_time is None:
             problems["modified_at"] = ["Must be an RFC 3339 timestamp"]
+        # Whatever the op: a delete that carries a malformed `data` is a malformed mutation.
+        if m.data is not None and not isinstance(m.data, Mapping):
+            problems["data"] = ["An object with the record's fields, or null"]
+        if m.changed_fields is not None and not (
+            isinstance(m.changed_fields, list) and all(isinstance(f, str) for f in m.changed_fields)
+        ):
+            problems["changed_fields"] = ["A list of field names, or null"]
         if problems:
             raise ValidationFailed(problems)
         assert entity is not None and op is not None and rid is not None

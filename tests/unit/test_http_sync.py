@@ -90,11 +90,41 @@ def test_a_malformed_mutation_is_rejected_not_the_batch(lab: Lab) -> None:
     assert out.status_code == 200, out.text
     results = out.json["results"]
     assert [r["status"] for r in results] == ["rejected", "rejected", "applied"]
-    assert set(results[0]["error"]["field_errors"]) == {"entity", "op", "id"}
+    assert set(results[0]["error"]["field_errors"]) == {"entity", "op", "id", "data"}
     assert results[1]["error"]["field_errors"] == {
         "type": ["Must be one of: drinking, surface, ground, waste, bottled, other"]
     }
     assert out.json["last_mutation_id"] == 3
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {"data": [{}, None, 7]},
+        {"data": "sample"},
+        {"changed_fields": "location"},
+        {"changed_fields": [1, 2]},
+    ],
+)
+def test_a_delete_with_a_malformed_data_or_changed_fields_is_rejected(
+    lab: Lab, envelope: dict[str, Any]
+) -> None:
+    """make verify found a delete carrying `data: [...]` applied: the envelope's types hold
+    for every op, whether or not the op reads the field."""
+    sid = str(uuid.uuid4())
+    created = sync(lab, lab.tech, mutations=[mutation(1, sid, data=SAMPLE)])
+    assert created.json["results"][0]["status"] == "applied"
+    delete = {**mutation(2, sid, op="delete", base_version=1), **envelope}
+    out = sync(lab, lab.tech, mutations=[delete])
+    assert out.status_code == 200, out.text
+    [result] = out.json["results"]
+    assert result["status"] == "rejected"
+    assert set(result["error"]["field_errors"]) == set(envelope)
+    assert lab.call("GET", f"/samples/{sid}", lab.tech).status_code == 200  # still there
+
+    fine = sync(lab, lab.tech, mutations=[mutation(3, sid, op="delete", base_version=1, data=None)])
+    assert fine.json["results"][0]["status"] == "applied"
+    assert lab.call("GET", f"/samples/{sid}", lab.tech).status_code == 404
 
 
 def test_request_errors(lab: Lab) -> None:
