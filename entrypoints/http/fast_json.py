@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
+import operator
 import types
 import typing
 import uuid
@@ -48,11 +49,31 @@ Convert = Callable[[Any], Any]
 class Shape:
     def __init__(self, fields: list[tuple[str, Any, Convert | None]]):
         self._fields = fields
+        names = self._names = tuple(name for name, _, _ in fields)
+        # Every field in one C call: the common case, a view or a dict holding them all.
+        self._attributes: Callable[[Any], tuple[Any, ...]]
+        self._items: Callable[[Any], tuple[Any, ...]]
+        if len(names) > 1:
+            self._attributes, self._items = operator.attrgetter(*names), operator.itemgetter(*names)
+        else:  # one name: the getters would return the value itself, not a tuple
+            self._attributes = lambda value: (getattr(value, names[0]),)
+            self._items = lambda value: (value[names[0]],)
+        self._converts = tuple((name, convert) for name, _, convert in fields if convert)
 
     def __call__(self, value: Any) -> dict[str, Any]:
-        read: Callable[[str, Any], Any] = (
-            value.get if isinstance(value, dict) else functools.partial(getattr, value)
-        )
+        is_dict = isinstance(value, dict)
+        try:
+            values = self._items(value) if is_dict else self._attributes(value)
+        except (AttributeError, KeyError):  # a field left to its default, or missing
+            return self._read(value.get if is_dict else functools.partial(getattr, value))
+        out = dict(zip(self._names, values, strict=True))
+        for name, convert in self._converts:
+            item = out[name]
+            if item is not None:
+                out[name] = convert(item)
+        return out
+
+    def _read(self, read: Callable[[str, Any], Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, default, convert in self._fields:
             item = read(name, _MISSING)
@@ -75,7 +96,7 @@ def dump(model: type[BaseModel], value: Any) -> bytes:
     if shape is not None and not isinstance(value, BaseModel):
         try:
             fast = orjson.dumps(shape(value), option=orjson.OPT_UTC_Z)
-        except (_Unreadable, TypeError):
+        except (_Unreadable, TypeError, ValueError):  # pydantic says what is wrong
             fast = None
     if fast is None or _mode.verify:
         slow = model.model_validate(value, from_attributes=True).model_dump_json(by_alias=True)
@@ -136,8 +157,10 @@ def _converter(annotation: Any) -> Convert | Literal[False] | None:
         if issubclass(annotation, BaseModel):
             return shape_of(annotation) or False
         if issubclass(annotation, enum.Enum) and issubclass(annotation, str):
-            # pydantic validates the view's value into the enum and writes its value.
-            return lambda v: annotation(v).value
+            # pydantic validates the view's value into the enum and writes its value: a
+            # plain string that already is one of the values is written as it is.
+            values = frozenset(member.value for member in annotation)
+            return lambda v: v if v.__class__ is str and v in values else annotation(v).value
         if annotation in _SCALARS:
             return _SCALAR_CHECKS.get(annotation)
     return False

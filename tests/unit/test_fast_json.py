@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel, field_serializer
 
 from application.views import SampleView
+from domain.lab_data import SampleStatus
 from entrypoints.http import fast_json
 from entrypoints.http.schemas import ListMeta, SampleDetailOut, SampleList
 
@@ -100,3 +101,46 @@ def test_a_value_missing_a_required_field_gets_pydantics_error(verify_off: None)
 
     with pytest.raises(ValidationError):
         fast_json.dump(Flagged, {})
+
+
+class Defaults(BaseModel):
+    name: str
+    note: str | None = None
+    status: SampleStatus = SampleStatus.COLLECTED
+
+
+class One(BaseModel):
+    name: str
+
+
+class _Named:
+    def __init__(self, **values: Any):
+        self.__dict__.update(values)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"name": "a"},  # the defaults, from a dict
+        _Named(name="a"),  # the defaults, from attributes
+        {"name": "a", "note": "n", "status": "received"},  # a plain string for the enum
+        _Named(name="a", note=None, status=SampleStatus.REJECTED),  # the enum member itself
+    ],
+    ids=["dict-defaults", "object-defaults", "dict-all", "object-all"],
+)
+def test_fields_read_at_once_or_one_by_one_are_written_as_pydantic_writes_them(
+    value: Any, verify_off: None
+) -> None:
+    assert fast_json.dump(Defaults, value) == _pydantic(Defaults, value)
+
+
+@pytest.mark.parametrize("value", [{"name": "a"}, _Named(name="a")], ids=["dict", "object"])
+def test_a_model_of_one_field(value: Any, verify_off: None) -> None:
+    assert fast_json.dump(One, value) == b'{"name":"a"}'
+
+
+def test_a_string_that_is_no_member_of_the_enum_gets_pydantics_error(verify_off: None) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        fast_json.dump(Defaults, {"name": "a", "status": "lost"})
