@@ -130,16 +130,17 @@ class Decoder:
     __slots__ = ("_enums",)
 
     def __init__(self, columns: Sequence[sa.ColumnElement[Any]]):
+        # Each enum's members by value: a dict lookup, not a call of the enum class.
         self._enums = tuple(
-            (index, column.type.enum_class)
+            (index, dict(column.type.enum_class._value2member_map_))
             for index, column in enumerate(columns)
             if isinstance(column.type, sa.Enum) and column.type.enum_class is not None
         )
 
     def __call__(self, row: Sequence[Any]) -> list[Any]:
         values = list(row)
-        for index, enum_class in self._enums:
+        for index, members in self._enums:
             value = values[index]
             if value is not None:
-                values[index] = enum_class(value)
+                values[index] = members[value]
         return values

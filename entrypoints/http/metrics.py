@@ -27,6 +27,7 @@ class PoolCollector(Collector):
 class HttpMetrics:
     def __init__(self, pool_stats: Callable[[], dict[str, int]] | None = None):
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.requests = Counter(
             "aqualab_http_requests_total",
             "HTTP requests",
@@ -44,5 +45,16 @@ class HttpMetrics:
             self.registry.register(PoolCollector(pool_stats))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route, str(status)).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            # `labels()` takes a lock and formats the labels on every call; a route's
+            # children live as long as the registry, so look them up once.
+            labels = (method, route, str(status))
+            children = self._children[key] = (
+                self.requests.labels(*labels),
+                self.latency.labels(*labels),
+            )
+        count, latency = children
+        count.inc()
+        latency.observe(seconds)

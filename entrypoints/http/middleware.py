@@ -93,6 +93,8 @@ class RequestContextMiddleware:
         status = resp.status_code
         route = req.uri_template or "unmatched"
         self._metrics.observe(req.method, route, status, duration)
+        if not log.isEnabledFor(logging.INFO):
+            return
         principal: Principal | None = req.context.principal
         log.info(
             "request",
