@@ -96,9 +96,10 @@ def test_lists_are_planned_for_their_values_and_lookups_are_prepared(
 ) -> None:
     """psycopg prepares a statement on its sixth run on a connection, and PostgreSQL
     may then use a generic plan, blind to the values: fine for a lookup by key, wrong
-    for a search's term lookup (it dropped the trigram index) and for lists. Those go
-    out unprepared (ADR 0014); the join of the found terms to the samples has one plan
-    whatever the values, so it is prepared."""
+    for lists. Those go out unprepared (ADR 0014). A search's term lookup and the join
+    of the found terms to the samples have one plan whatever the values (the lookup's
+    keeps its trigram index: tests/integration/test_sample_search.py), so they are
+    prepared (ADR 0016)."""
     writer = make_session_factory(one_connection)
     reader = make_read_only_session_factory(one_connection)
     lab = LabFactory()
@@ -115,6 +116,6 @@ def test_lists_are_planned_for_their_values_and_lookups_are_prepared(
         prepared = list(conn.scalars(sa.text("SELECT statement FROM pg_prepared_statements")))
     assert any("FROM labs" in s for s in prepared), prepared
     assert any("FROM unnest(" in s for s in prepared), prepared  # the terms' join
-    assert not any("FROM sample_search_terms" in s for s in prepared), prepared
+    assert any("FROM sample_search_terms" in s for s in prepared), prepared  # the lookup
     lists = [s for s in prepared if "FROM samples" in s and "FROM unnest(" not in s]
     assert not lists, lists

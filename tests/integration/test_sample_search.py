@@ -230,3 +230,33 @@ def test_a_term_holding_the_separator_leaves_the_search_to_the_plain_filter(
     odd = _list(seeded, SampleQuery(lab_id=LAB_A, search="odd"))
     assert row["id"] in {s.id for s in odd.items}
     assert [s.id for s in found.items] == [s.id for s in _list(seeded, query, plain=True).items]
+
+
+@pytest.mark.parametrize("one_lab", [True, False], ids=["one lab", "every lab"])
+def test_the_term_lookup_keeps_its_trigram_index_when_planned_once(
+    seeded: sa.Engine, one_lab: bool
+) -> None:
+    """The lookup is prepared: PostgreSQL plans it once for any needle (a generic plan),
+    and that plan must still find the terms through the trigram index in a large
+    vocabulary, not by reading every term."""
+    rng = random.Random(5)
+    rows = [
+        (*row[:3], f"Site {n} {rng.choice(PLACES)}", *row[4:])
+        for n, row in enumerate(_sample_rows(rng, LAB_A, 6_000))
+    ]
+    lookup = sample_search._MATCHING_TERMS[one_lab].sql(seeded.dialect)
+    with seeded.begin() as conn:
+        _copy_samples(conn, rows)
+    with seeded.connect() as conn:  # as autovacuum would: the index's pending list merged
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+            "VACUUM ANALYZE sample_search_terms"
+        )
+    with seeded.begin() as conn:
+        conn.execute(sa.text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        conn.exec_driver_sql(f"PREPARE term_lookup AS {lookup}")
+        arguments = f"'{LAB_A}', '%agadir%'" if one_lab else "'%agadir%'"
+        plan = "\n".join(
+            conn.exec_driver_sql(f"EXPLAIN EXECUTE term_lookup({arguments})").scalars()
+        )
+        conn.exec_driver_sql("DEALLOCATE term_lookup")
+    assert "ix_sample_search_terms_term_trgm" in plan, plan
