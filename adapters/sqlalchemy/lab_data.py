@@ -252,18 +252,25 @@ class SqlAlchemySampleRepository(SampleRepository):
             if found is not None:
                 return found
         shape = _shape(query)
-        if shape not in _broad_shapes and _one_index_serves(values, query.sort.field):
+        counted_past_cap_at = _broad_shapes.get(shape) if shape is not None else None
+        if counted_past_cap_at is None and _one_index_serves(values, query.sort.field):
             return self._counted_page(conn, query, values, shape)
         counted: int | None = None
-        estimate = self._estimate(values) if shape in _broad_shapes else None
-        if estimate is None or estimate < BROAD_ESTIMATE:
+        estimate = self._estimate(values) if counted_past_cap_at is not None else None
+        # Counted past the cap moments ago: the total is an estimate anyway, so the next
+        # few seconds of the same filter skip reading 10,001 index entries again.
+        recounts = (
+            counted_past_cap_at is None
+            or time.monotonic() - counted_past_cap_at >= ESTIMATE_REUSE_SECONDS
+        )
+        if recounts and (estimate is None or estimate < BROAD_ESTIMATE):
             # The capped count: exact up to EXACT_TOTAL_LIMIT, reading at most one more row.
             counted = _list_queries(values).count.scalar(conn, values) or 0
             _remember(shape, broad=counted > EXACT_TOTAL_LIMIT)
         exact = counted is not None and counted <= EXACT_TOTAL_LIMIT
         if counted is None:
             assert estimate is not None
-            total = estimate
+            total = max(estimate, EXACT_TOTAL_LIMIT + 1)
         elif exact:
             total = counted
         else:
@@ -449,7 +456,8 @@ def _list_queries(values: dict[str, Any]) -> _ListQueries:
 # estimate means the data shrank (or the estimate is off): it counts again and relearns.
 # Unknown shapes count first, so small labs send exactly the two statements they always
 # did. Searches are never remembered: estimates for substring matches are guesses.
-_broad_shapes: dict[tuple[Any, ...], None] = {}
+# The filters whose capped count last passed EXACT_TOTAL_LIMIT, and when (monotonic).
+_broad_shapes: dict[tuple[Any, ...], float] = {}
 _BROAD_SHAPES_MAX = 1024
 # The planner's estimates by filter values, with when they were taken.
 ESTIMATE_REUSE_SECONDS = 10.0
@@ -477,10 +485,10 @@ def _remember(shape: tuple[Any, ...] | None, *, broad: bool) -> None:
         return
     if not broad:
         _broad_shapes.pop(shape, None)
-    elif shape not in _broad_shapes:
-        if len(_broad_shapes) >= _BROAD_SHAPES_MAX:
-            _broad_shapes.clear()  # rare; relearning costs one count per shape
-        _broad_shapes[shape] = None
+        return
+    if shape not in _broad_shapes and len(_broad_shapes) >= _BROAD_SHAPES_MAX:
+        _broad_shapes.clear()  # rare; relearning costs one count per shape
+    _broad_shapes[shape] = time.monotonic()
 
 
 # `GET /samples/{id}`: the sample and its results in one round trip (one row per result,

@@ -12,13 +12,14 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 from uuid import UUID
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from adapters.sqlalchemy import tables
+from adapters.sqlalchemy import lab_data, tables
 from adapters.sqlalchemy.lab_data import SqlAlchemySampleRepository
 from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.records import RecordTracker
@@ -378,3 +379,32 @@ def test_large_totals_are_estimated_and_has_more_stays_exact(
         assert len(last.items) == 5 and last.has_more is False
         small = repo.list(SampleQuery(lab_id=LAB_A, search=str(bulk["some_id"])[:8]))
         assert small.total_exact is True and small.total >= 1
+
+
+def test_a_filter_counted_past_the_cap_is_not_counted_again_for_a_few_seconds(
+    admin_engine: sa.Engine, bulk: dict[str, Any]
+) -> None:
+    """Past 10,000 matches the total is the planner's estimate anyway: once a filter's
+    capped count has passed the cap, the same filter skips that count (10,001 index
+    entries read) until ESTIMATE_REUSE_SECONDS have passed, then counts again."""
+    lab_data._broad_shapes.clear()
+    lab_data._estimates.clear()
+    by_place = SampleQuery(lab_id=LAB_A, sort=Sort("location"))
+
+    def listed() -> tuple[list[str], Any]:
+        with Session(admin_engine) as session, StatementCounter(admin_engine) as counter:
+            page = SqlAlchemySampleRepository(session, RecordTracker(session)).list(by_place)
+        kinds = ["explain" if s.startswith("EXPLAIN") else "count" if "count(" in s else "page"
+                 for s in counter.statements]  # fmt: skip
+        return kinds, page
+
+    first, page = listed()
+    assert first == ["count", "explain", "page"]  # counted: 10,001 rows, past the cap
+    assert page.total_exact is False and page.total > EXACT_TOTAL_LIMIT
+    second, again = listed()
+    assert second == ["page"]  # no count; the estimate reused
+    assert again.total == page.total and again.total_exact is False and again.has_more
+    assert [s.id for s in again.items] == [s.id for s in page.items]
+    with mock.patch.object(lab_data, "ESTIMATE_REUSE_SECONDS", 0.0):
+        fourth, _ = listed()
+    assert fourth == ["explain", "count", "page"]  # seconds later: counted again
