@@ -405,24 +405,41 @@ class _ListQueries:
         return query
 
     def _page_statement(self, field: str, descending: bool, *, few: bool) -> sa.Select[Any]:
-        source: Any = tables.samples
-        if few:
-            source = (
-                sa.select(tables.samples)
+        samples = tables.samples
+        if not few:
+            column, tie = samples.c[field], samples.c.id
+            return (
+                sa.select(*(samples.c[name] for name in SAMPLE.names))
                 .where(*self._conditions)
-                .cte("matches")
-                .prefix_with("MATERIALIZED")
+                .order_by(*_ordered(column, tie, descending))
+                .limit(sa.bindparam("p_limit", type_=sa.Integer))
+                .offset(sa.bindparam("p_offset", type_=sa.BigInteger))
             )
-        columns = source.c
-        column, tie = columns[field], columns.id
-        order = [column.desc(), tie.desc()] if descending else [column.asc(), tie.asc()]
-        stmt = (
-            sa.select(*(columns[name] for name in SAMPLE.names))
-            .order_by(*order)
+        # The few matches, as (sort value, id) only: sorting thousands of whole rows (a
+        # month is ~4,000 samples) copied every column of each into the CTE and the sort,
+        # ~10 ms; the page's rows are then read by primary key.
+        matches = (
+            sa.select(samples.c.id, samples.c[field])
+            .where(*self._conditions)
+            .cte("matches")
+            .prefix_with("MATERIALIZED")
+        )
+        page = (
+            sa.select(matches.c.id)
+            .order_by(*_ordered(matches.c[field], matches.c.id, descending))
             .limit(sa.bindparam("p_limit", type_=sa.Integer))
             .offset(sa.bindparam("p_offset", type_=sa.BigInteger))
+            .subquery("page")
         )
-        return stmt if few else stmt.where(*self._conditions)
+        return (
+            sa.select(*(samples.c[name] for name in SAMPLE.names))
+            .join(page, samples.c.id == page.c.id)
+            .order_by(*_ordered(samples.c[field], samples.c.id, descending))
+        )
+
+
+def _ordered(column: Any, tie: Any, descending: bool) -> list[Any]:
+    return [column.desc(), tie.desc()] if descending else [column.asc(), tie.asc()]
 
 
 class _Explain(sa.Executable, sa.ClauseElement):

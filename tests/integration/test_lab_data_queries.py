@@ -259,6 +259,46 @@ def test_a_date_range_sorted_otherwise_reads_its_own_dates(
     assert "ix_samples_lab_created_at" not in indexes, _summary(plan)
 
 
+@pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
+def test_few_matches_sorted_otherwise_come_in_the_order_plain_sql_gives(
+    admin_engine: sa.Engine, bulk: dict[str, Any], descending: bool
+) -> None:
+    """The few-matches page sorts (place, id) pairs and reads only the page's rows: the
+    same samples, in the same order, page after page, as ORDER BY place, id."""
+    date_from, date_to = T0 - timedelta(days=400), T0 - timedelta(days=370)
+    direction = "DESC" if descending else "ASC"
+    with admin_engine.connect() as conn:
+        expected = list(
+            conn.scalars(
+                sa.text(
+                    "SELECT id FROM samples WHERE lab_id = :lab AND deleted_at IS NULL"
+                    " AND collection_date >= :date_from AND collection_date <= :date_to"
+                    f" ORDER BY location {direction}, id {direction}"
+                ),
+                {"lab": LAB_A, "date_from": date_from, "date_to": date_to},
+            )
+        )
+    assert 40 < len(expected) <= EXACT_TOTAL_LIMIT
+    with Session(admin_engine) as session:
+        repo = SqlAlchemySampleRepository(session, RecordTracker(session))
+        pages = [
+            repo.list(
+                SampleQuery(
+                    lab_id=LAB_A,
+                    date_from=date_from,
+                    date_to=date_to,
+                    sort=Sort("location", descending),
+                    page=PageRequest(limit=20, offset=offset),
+                )
+            )
+            for offset in (0, 20, len(expected) - 7)
+        ]
+    assert [s.id for s in pages[0].items] == expected[:20]
+    assert [s.id for s in pages[1].items] == expected[20:40]
+    assert [s.id for s in pages[2].items] == expected[-7:]
+    assert pages[0].total == len(expected) and pages[0].total_exact
+
+
 @pytest.mark.parametrize("name", MAIN_QUERIES)
 def test_list_query_uses_an_index(admin_engine: sa.Engine, bulk: dict[str, Any], name: str) -> None:
     query = _query(name, bulk)
