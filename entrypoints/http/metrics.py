@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from falcon.constants import COMBINED_METHODS
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -22,6 +23,11 @@ class PoolCollector(Collector):
             )
             gauge.add_metric([], value)
             yield gauge
+
+
+# A client picks the method: any other name is counted as OTHER, so no one can grow the
+# label set (and this process's memory) by sending made-up methods.
+KNOWN_METHODS = frozenset(COMBINED_METHODS)
 
 
 class HttpMetrics:
@@ -45,6 +51,8 @@ class HttpMetrics:
             self.registry.register(PoolCollector(pool_stats))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        if method not in KNOWN_METHODS:
+            method = "OTHER"
         key = (method, route, status)
         children = self._children.get(key)
         if children is None:

@@ -354,6 +354,17 @@ def test_health_metrics_and_redirects(api: Api) -> None:
         in metrics.text
     )
     assert "aqualab_http_request_duration_seconds_bucket" in metrics.text
+
+
+@pytest.mark.filterwarnings("ignore:Unknown REQUEST_METHOD")
+def test_made_up_methods_are_counted_as_other(api: Api) -> None:
+    for n in range(5):
+        api.client.simulate_request(f"BREW{n}", f"{API}/health/live")
+        api.client.simulate_request(f"BREW{n}", "/nowhere")
+    metrics = api.call("GET", "/metrics").text
+    assert "BREW" not in metrics
+    assert 'aqualab_http_requests_total{method="OTHER",route="/api/v1/health/live"' in metrics
+    assert 'aqualab_http_requests_total{method="OTHER",route="unmatched"' in metrics
     for path, target in (("/docs", "/api/v1/docs"), ("/health", "/api/v1/health")):
         redirect = api.client.simulate_get(path)
         assert redirect.status_code == 308 and redirect.headers["Location"] == target
