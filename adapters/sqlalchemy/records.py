@@ -53,6 +53,13 @@ class RecordShape(Generic[R]):
         self.by_id_locked = DriverQuery(
             self.select().where(table.c.id == sa.bindparam("id")).with_for_update()
         )
+        # A sync batch's records: one array parameter (one statement text whatever the
+        # number of ids), locked in id order so two batches never deadlock.
+        any_id = table.c.id == sa.any_(sa.bindparam("ids"))
+        self.by_ids = DriverQuery(self.select().where(any_id))
+        self.by_ids_locked = DriverQuery(
+            self.select().where(any_id).order_by(table.c.id).with_for_update()
+        )
         # A REST write inserts one record and updates one or two: through psycopg, one
         # statement compiled per set of changed columns (Core's execute cost ~0.2 ms each).
         self.insert_one = DriverQuery(
@@ -225,21 +232,6 @@ def _flush_first(state: ORMExecuteState) -> None:
         tracker.flush()
 
 
-def fetch(
-    records: RecordTable[R],
-    conn: sa.Connection,
-    conditions: Sequence[Any],
-    *,
-    order_by: Sequence[Any] = (),
-    lock: bool = False,
-) -> list[R]:
-    """Records matching `conditions`, identity-mapped (locked and refreshed on request)."""
-    statement = records.shape.select().where(*conditions).order_by(*order_by)
-    if lock:
-        statement = statement.with_for_update()
-    return [records.adopt(row, refresh=lock) for row in conn.execute(statement)]
-
-
 def fetch_rows(
     records: RecordTable[R],
     conn: sa.Connection,
@@ -248,8 +240,9 @@ def fetch_rows(
     *,
     refresh: bool = False,
 ) -> list[R]:
-    """`fetch` for a hot path: a precompiled query of the shape's columns, through psycopg
-    (`refresh`: the rows are newer than any copy held, as after taking a lock)."""
+    """Records from a precompiled query of the shape's columns, through psycopg,
+    identity-mapped (`refresh`: the rows are newer than any copy held, as after taking a
+    lock)."""
     decode = records.shape.decode
     return [records.adopt(decode(row), refresh=refresh) for row in query.rows(conn, params)]
 
@@ -267,13 +260,13 @@ def by_ids(
     between batches), re-read so the lock's version is what the caller sees."""
     if not ids:
         return {}
-    table = records.shape.table
+    shape = records.shape
     if not lock:
         found = {i: r for i in ids if (r := records.cached(i)) is not None}
         missing = [i for i in ids if i not in found]
         if missing:
-            for record in fetch(records, conn, [table.c.id.in_(missing)]):
+            for record in fetch_rows(records, conn, shape.by_ids, {"ids": missing}):
                 found[record.id] = record  # type: ignore[attr-defined]
         return found
-    rows = fetch(records, conn, [table.c.id.in_(list(ids))], order_by=[table.c.id], lock=True)
+    rows = fetch_rows(records, conn, shape.by_ids_locked, {"ids": list(ids)}, refresh=True)
     return {r.id: r for r in rows}  # type: ignore[attr-defined]

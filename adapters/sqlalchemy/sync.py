@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar, NamedTuple
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy import tables
+from adapters.sqlalchemy.driver import DriverQuery
 from domain.errors import Conflict
 from domain.paging import Page
 from domain.ports import (
@@ -63,7 +65,9 @@ FEED_SOURCES: dict[str, tuple[sa.Table, Any]] = {
 
 # The oldest transaction still running anywhere: changes of it, or of any younger
 # transaction, are not served yet.
-OLDEST_RUNNING = sa.text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+OLDEST_RUNNING_TXID = sa.cast(
+    sa.cast(sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot()), sa.Text), sa.BigInteger
+)
 
 
 class SqlAlchemySyncDeviceRepository(SyncDeviceRepository):
@@ -125,50 +129,73 @@ class SqlAlchemySyncConflictRepository(SyncConflictRepository):
         return Page(items=items, total=total, request=page)
 
 
+class FeedRecord(NamedTuple):
+    """What the sync engine reads of a record in the feed (its JSON comes separately)."""
+
+    id: UUID
+    version: int
+    deleted_at: datetime | None
+
+
+def _feed_page(entities: tuple[str, ...]) -> DriverQuery:
+    """One query: each entity's feed index read in order from the cursor, merged, cut at
+    the limit. The merge pulls rows from each branch on demand, so PostgreSQL builds the
+    JSON of (about) `limit` records, not of every branch's whole page. Records come as
+    PostgreSQL serializes them: building each in Python cost more than everything else in
+    a pull. Only changes of transactions older than the oldest one still running are
+    served, read from the statement's own snapshot: every one of them has finished, so
+    the snapshot sees all their changes, whatever commits meanwhile (docs/adr/0009)."""
+    horizon = sa.select(OLDEST_RUNNING_TXID).scalar_subquery()
+    after = sa.tuple_(sa.bindparam("txid"), sa.bindparam("seq"))
+    pages = []
+    for entity in entities:
+        table, wire = FEED_SOURCES[entity]
+        c = table.c
+        pages.append(
+            sa.select(
+                sa.literal(entity).label("entity"),
+                c.id,
+                c.version,
+                c.deleted_at,
+                c.sync_txid,
+                c.sync_seq,
+                wire,
+            )
+            .where(
+                c.lab_id == sa.bindparam("lab_id"),
+                sa.tuple_(c.sync_txid, c.sync_seq) > after,
+                c.sync_txid < horizon,
+            )
+            .order_by(c.sync_txid, c.sync_seq)
+            .limit(sa.bindparam("limit"))
+            .subquery()
+            .select()
+        )
+    merged = sa.union_all(*pages).subquery()
+    return DriverQuery(
+        sa.select(merged)
+        .order_by(merged.c.sync_txid, merged.c.sync_seq)
+        .limit(sa.bindparam("limit"))
+    )
+
+
 class SqlAlchemyChangeFeed(ChangeFeed):
+    # One compiled page query per set of entities (a handful per process).
+    _pages: ClassVar[dict[tuple[str, ...], DriverQuery]] = {}
+
     def __init__(self, session: Session):
         self._s = session
 
     def after(
         self, lab_id: UUID, entities: Sequence[str], position: FeedPosition, limit: int
     ) -> list[FeedItem]:
-        # Read once, before the pages: every transaction below it has finished, so each
-        # page's (later) snapshot sees all of their changes, whatever commits meanwhile.
-        horizon = self._s.scalar(OLDEST_RUNNING)
-        # One query: each entity's feed index read in order from the cursor, merged, cut at
-        # `limit`. The merge pulls rows from each branch on demand, so PostgreSQL builds
-        # the JSON of (about) `limit` records, not of every branch's whole page. Records
-        # come as PostgreSQL serializes them: building each in Python cost more than
-        # everything else in a pull.
-        pages = []
-        for entity in entities:
-            table, wire = FEED_SOURCES[entity]
-            c = table.c
-            pages.append(
-                sa.select(
-                    sa.literal(entity).label("entity"),
-                    c.id,
-                    c.version,
-                    c.deleted_at,
-                    c.sync_txid,
-                    c.sync_seq,
-                    wire,
-                )
-                .where(
-                    c.lab_id == lab_id,
-                    sa.tuple_(c.sync_txid, c.sync_seq) > sa.tuple_(position.txid, position.seq),
-                    c.sync_txid < horizon,
-                )
-                .order_by(c.sync_txid, c.sync_seq)
-                .limit(limit)
-                .subquery()
-                .select()
-            )
-        merged = sa.union_all(*pages).subquery()
-        rows = self._s.execute(
-            sa.select(merged).order_by(merged.c.sync_txid, merged.c.sync_seq).limit(limit)
+        key = tuple(entities)
+        query = self._pages.get(key) or self._pages.setdefault(key, _feed_page(key))
+        rows = query.rows(
+            self._s.connection(),
+            {"lab_id": lab_id, "txid": position.txid, "seq": position.seq, "limit": limit},
         )
         return [
-            FeedItem(row.entity, FeedPosition(row.sync_txid, row.sync_seq), row, row.data_json)
-            for row in rows
+            FeedItem(entity, FeedPosition(txid, seq), FeedRecord(id_, version, deleted), data)
+            for entity, id_, version, deleted, txid, seq, data in rows
         ]

@@ -119,3 +119,34 @@ def test_a_locking_read_sees_the_latest_committed_row(
         locked = uow.samples.get_many([early.id], lock=True)[early.id]
         assert locked is early
         assert (early.version, early.notes) == (2, "from another transaction")
+
+
+def test_a_locking_read_of_many_holds_each_row_until_the_end_and_reads_all_others_plainly(
+    new_uow: NewUow, stored: list[Sample], engine: sa.Engine
+) -> None:
+    locked_ids = sorted([stored[2].id, stored[0].id])
+    free_id = stored[1].id
+
+    def try_lock(record_id: object) -> bool:
+        with engine.connect() as other:
+            other.exec_driver_sql("SET lock_timeout = '50ms'")
+            try:
+                other.execute(
+                    sa.select(tables.samples.c.id)
+                    .where(tables.samples.c.id == record_id)
+                    .with_for_update()
+                )
+            except sa.exc.OperationalError:
+                return False
+            finally:
+                other.rollback()
+            return True
+
+    with new_uow() as uow:
+        locked = uow.samples.get_many(set(locked_ids), lock=True)
+        assert sorted(locked) == locked_ids
+        plain = uow.samples.get_many([free_id, stored[0].id, stored[1].id])
+        assert plain[stored[0].id] is locked[stored[0].id]  # one object per id
+        assert plain[free_id].location == stored[1].location
+        assert [try_lock(i) for i in (*locked_ids, free_id)] == [False, False, True]
+    assert all(try_lock(i) for i in locked_ids)  # released with the unit of work

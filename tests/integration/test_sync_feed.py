@@ -91,8 +91,7 @@ def test_a_pull_reads_the_feed_through_its_indexes(sql_container: Container) -> 
     captured: list[tuple[str, object]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if "UNION ALL" in statement:
-            captured.append((statement, parameters))
+        captured.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", capture)
     try:
@@ -100,9 +99,14 @@ def test_a_pull_reads_the_feed_through_its_indexes(sql_container: Container) -> 
             uow.changes.after(lab.id, ["sample", "result"], ORIGIN, 100)
     finally:
         event.remove(engine, "before_cursor_execute", capture)
-    [(statement, parameters)] = captured
+    # One statement per page: the horizon is taken inside it, from its own snapshot.
+    [(statement, parameters)] = [c for c in captured if not c[0].startswith(("BEGIN", "SET"))]
+    assert "UNION ALL" in statement and "pg_snapshot_xmin" in statement
     with engine.connect() as conn:
-        plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar_one()
+        plan = conn.exec_driver_sql(
+            "EXPLAIN (FORMAT JSON) " + statement,
+            tuple(parameters),
+        ).scalar_one()
     text = json.dumps(plan)
     assert "ix_samples_lab_sync_feed" in text and "ix_test_results_lab_sync_feed" in text
     assert "Seq Scan" not in text

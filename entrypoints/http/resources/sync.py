@@ -54,9 +54,7 @@ class SyncResource:
 
 def sync_json(result: sync.SyncResult) -> str:
     """The response, with records the storage already serialized spliced in as they are."""
-    payload = sync_payload(result)
-    del payload["changes"]
-    head = orjson.dumps(payload).decode()
+    head = orjson.dumps(_head(result)).decode()
     return f'{head[:-1]},"changes":[{",".join(map(_change, result.changes))}]}}'
 
 
@@ -77,7 +75,8 @@ def _change(change: sync.ChangeView) -> str:
     )
 
 
-def sync_payload(result: sync.SyncResult) -> dict[str, Any]:
+def _head(result: sync.SyncResult) -> dict[str, Any]:
+    """Everything of the response but its changes (`sync_json` appends them)."""
     return {
         "last_mutation_id": result.last_mutation_id,
         "results": [
@@ -109,16 +108,6 @@ def sync_payload(result: sync.SyncResult) -> dict[str, Any]:
                 "client_data": c.client_data,
             }
             for c in result.conflicts
-        ],
-        "changes": [
-            {
-                "entity": c.entity,
-                "op": c.op.value,
-                "id": str(c.id),
-                "version": c.version,
-                "data": c.data,
-            }
-            for c in result.changes
         ],
         "cursor": result.cursor,
         "has_more": result.has_more,
