@@ -19,8 +19,8 @@ from adapters.sqlalchemy.records import (
     SAMPLE,
     RecordTracker,
     by_ids,
+    by_key,
     fetch_rows,
-    locked_by_id,
 )
 from adapters.sqlalchemy.repositories import escape_like
 from domain.compliance import ComplianceStatus
@@ -211,18 +211,11 @@ class SqlAlchemySampleRepository(SampleRepository):
         self._records.add(sample)
 
     def get(self, sample_id: UUID, *, lock: bool = False) -> Sample | None:
-        if lock:
-            sample = locked_by_id(self._records, self._conn(), sample_id)
-        else:
-            sample = self.get_including_deleted(sample_id)
+        sample = by_key(self._records, self._conn, sample_id, lock=lock)
         return sample if sample is not None and not sample.is_deleted else None
 
     def get_including_deleted(self, sample_id: UUID) -> Sample | None:
-        cached = self._records.cached(sample_id)
-        if cached is not None:
-            return cached
-        found = fetch_rows(self._records, self._conn(), SAMPLE.by_id, {"id": sample_id})
-        return found[0] if found else None
+        return by_key(self._records, self._conn, sample_id)
 
     def get_with_results(self, sample_id: UUID) -> tuple[Sample, list[TestResult]] | None:
         rows = _SAMPLE_WITH_RESULTS.rows(self._conn(), {"id": sample_id})
@@ -560,18 +553,11 @@ class SqlAlchemyResultRepository(ResultRepository):
         self._records.add(result)
 
     def get(self, result_id: UUID, *, lock: bool = False) -> TestResult | None:
-        if lock:
-            result = locked_by_id(self._records, self._conn(), result_id)
-        else:
-            result = self.get_including_deleted(result_id)
+        result = by_key(self._records, self._conn, result_id, lock=lock)
         return result if result is not None and not result.is_deleted else None
 
     def get_including_deleted(self, result_id: UUID) -> TestResult | None:
-        cached = self._records.cached(result_id)
-        if cached is not None:
-            return cached
-        found = fetch_rows(self._records, self._conn(), RESULT.by_id, {"id": result_id})
-        return found[0] if found else None
+        return by_key(self._records, self._conn, result_id)
 
     def list_for_sample(self, sample_id: UUID) -> list[TestResult]:
         return fetch_rows(self._records, self._conn(), _LIVE_RESULTS_OF, {"sample_id": sample_id})

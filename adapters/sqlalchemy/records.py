@@ -1,9 +1,12 @@
-"""Plain domain records kept in step with their table without the ORM (samples, results).
+"""Plain domain records kept in step with their table without the ORM (samples, results,
+sync devices and conflicts).
 
 The ORM instruments every attribute of a mapped class: each read and write of a field
 goes through a descriptor and each write records history. A sync batch creates, reads
 and judges a thousand records, and that instrumentation cost more than a third of its
-Python time (docs/adr/0013-plain-records-for-lab-data.md). These records are plain
+Python time (docs/adr/0013-plain-records-for-lab-data.md); every sync round trip also
+read and wrote its device and its conflicts through the session's unit of work, a fifth
+of a small round trip's Python. These records are plain
 dataclasses; a `RecordTable` gives one table what the session gave them:
 
 - an identity map: one object per id within a unit of work, so two loads of a sample
@@ -31,6 +34,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.driver import Decoder, DriverQuery
 from domain.lab_data import Sample, TestResult
+from domain.sync import SyncConflict, SyncDevice
 
 R = TypeVar("R")
 
@@ -39,26 +43,30 @@ DATABASE_OWNED = frozenset({"sync_txid", "sync_seq"})
 
 
 class RecordShape(Generic[R]):
-    """How one record class maps onto one table: column by column, same names."""
+    """How one record class maps onto one table: column by column, same names; `key` is
+    the primary key's column (and attribute)."""
 
-    def __init__(self, cls: type[R], table: sa.Table):
+    def __init__(self, cls: type[R], table: sa.Table, key: str = "id"):
         self.cls = cls
         self.table = table
         self.columns = tuple(c for c in table.c if c.key not in DATABASE_OWNED)
         self.names = tuple(c.key for c in self.columns)
         self.values: Callable[[R], tuple[Any, ...]] = operator.attrgetter(*self.names)
+        self.key_of: Callable[[R], Any] = operator.attrgetter(key)
+        self.key_index = self.names.index(key)
+        self._key_column = key_column = table.c[key]
         self._new = object.__new__
         self.decode = Decoder(self.columns)  # rows read through psycopg (DriverQuery)
-        self.by_id = DriverQuery(self.select().where(table.c.id == sa.bindparam("id")))
+        self.by_id = DriverQuery(self.select().where(key_column == sa.bindparam("id")))
         self.by_id_locked = DriverQuery(
-            self.select().where(table.c.id == sa.bindparam("id")).with_for_update()
+            self.select().where(key_column == sa.bindparam("id")).with_for_update()
         )
         # A sync batch's records: one array parameter (one statement text whatever the
         # number of ids), locked in id order so two batches never deadlock.
-        any_id = table.c.id == sa.any_(sa.bindparam("ids"))
+        any_id = key_column == sa.any_(sa.bindparam("ids"))
         self.by_ids = DriverQuery(self.select().where(any_id))
         self.by_ids_locked = DriverQuery(
-            self.select().where(any_id).order_by(table.c.id).with_for_update()
+            self.select().where(any_id).order_by(key_column).with_for_update()
         )
         # A REST write inserts one record and updates one or two: through psycopg, one
         # statement compiled per set of changed columns (Core's execute cost ~0.2 ms each).
@@ -71,13 +79,16 @@ class RecordShape(Generic[R]):
         """An UPDATE of the columns at `changed` for the row `k_id` (binds `v_<name>`)."""
         query = self._updates.get(changed)
         if query is None:
-            table, names = self.table, self.names
-            query = self._updates[changed] = DriverQuery(
-                table.update()
-                .where(table.c.id == sa.bindparam("k_id"))
-                .values({names[i]: sa.bindparam(f"v_{names[i]}") for i in changed})
-            )
+            query = self._updates[changed] = DriverQuery(self.update(changed))
         return query
+
+    def update(self, changed: tuple[int, ...]) -> sa.Update:
+        names = self.names
+        return (
+            self.table.update()
+            .where(self._key_column == sa.bindparam("k_id"))
+            .values({names[i]: sa.bindparam(f"v_{names[i]}") for i in changed})
+        )
 
     def build(self, row: Iterable[Any]) -> R:
         """A record from a row of `columns` (no `__init__`: the row is already valid)."""
@@ -94,6 +105,8 @@ class RecordShape(Generic[R]):
 
 SAMPLE = RecordShape(Sample, tables.samples)
 RESULT = RecordShape(TestResult, tables.test_results)
+SYNC_DEVICE = RecordShape(SyncDevice, tables.sync_devices, key="device_id")
+SYNC_CONFLICT = RecordShape(SyncConflict, tables.sync_conflicts)
 
 
 class RecordTable(Generic[R]):
@@ -101,23 +114,23 @@ class RecordTable(Generic[R]):
 
     def __init__(self, shape: RecordShape[R]):
         self.shape = shape
-        self._loaded: dict[UUID, R] = {}
-        self._snapshots: dict[UUID, tuple[Any, ...]] = {}
-        self._new: dict[UUID, R] = {}
+        self._loaded: dict[Any, R] = {}
+        self._snapshots: dict[Any, tuple[Any, ...]] = {}
+        self._new: dict[Any, R] = {}
 
     # --- what the repositories use ------------------------------------------------
 
-    def cached(self, record_id: UUID) -> R | None:
+    def cached(self, record_id: Any) -> R | None:
         return self._new.get(record_id) or self._loaded.get(record_id)
 
     def add(self, record: R) -> None:
-        self._new[record.id] = record  # type: ignore[attr-defined]
+        self._new[self.shape.key_of(record)] = record
 
     def adopt(self, row: Sequence[Any], *, refresh: bool = False) -> R:
         """The identity-mapped record of a fetched row. A record already here keeps its
         (possibly changed) values, unless `refresh` says the row is newer (a locking
         read after a flush), in which case the row's values replace them."""
-        record_id = row[0]
+        record_id = row[self.shape.key_index]
         record = self._loaded.get(record_id)
         if record is None:
             record = self.shape.build(row)
@@ -131,10 +144,11 @@ class RecordTable(Generic[R]):
 
     def remember_written(self, records: Iterable[R]) -> None:
         """Records just written by COPY: tracked from now on, as stored."""
+        key_of, values = self.shape.key_of, self.shape.values
         for record in records:
-            record_id = record.id  # type: ignore[attr-defined]
+            record_id = key_of(record)
             self._loaded[record_id] = record
-            self._snapshots[record_id] = self.shape.values(record)
+            self._snapshots[record_id] = values(record)
 
     # --- the unit of work's part --------------------------------------------------
 
@@ -170,17 +184,11 @@ class RecordTable(Generic[R]):
             params["k_id"] = record_id
             groups.setdefault(changed, []).append(params)
             self._snapshots[record_id] = now
-        table = shape.table
         for changed, rows in groups.items():
             if len(rows) == 1:
                 shape.update_one(changed).execute(conn, rows[0])
-                continue
-            statement = (
-                table.update()
-                .where(table.c.id == sa.bindparam("k_id"))
-                .values({names[i]: sa.bindparam(f"v_{names[i]}") for i in changed})
-            )
-            conn.execute(statement, rows)
+            else:
+                conn.execute(shape.update(changed), rows)
 
     def clear(self) -> None:
         self._loaded.clear()
@@ -195,7 +203,14 @@ class RecordTracker:
         self._session = session
         self.samples = RecordTable(SAMPLE)
         self.results = RecordTable(RESULT)
-        self._tables: tuple[RecordTable[Any], ...] = (self.samples, self.results)
+        self.sync_devices = RecordTable(SYNC_DEVICE)
+        self.sync_conflicts = RecordTable(SYNC_CONFLICT)
+        self._tables: tuple[RecordTable[Any], ...] = (
+            self.samples,
+            self.results,
+            self.sync_devices,
+            self.sync_conflicts,
+        )
         self._flushing = False
         session.info["records"] = self
 
@@ -247,9 +262,27 @@ def fetch_rows(
     return [records.adopt(decode(row), refresh=refresh) for row in query.rows(conn, params)]
 
 
-def locked_by_id(records: RecordTable[R], conn: sa.Connection, record_id: UUID) -> R | None:
+def locked_by_id(records: RecordTable[R], conn: sa.Connection, record_id: Any) -> R | None:
     """One record, locked until the transaction ends and re-read under the lock."""
     found = fetch_rows(records, conn, records.shape.by_id_locked, {"id": record_id}, refresh=True)
+    return found[0] if found else None
+
+
+def by_key(
+    records: RecordTable[R],
+    connect: Callable[[], sa.Connection],
+    record_id: Any,
+    *,
+    lock: bool = False,
+) -> R | None:
+    """One record, tombstones included: locked and re-read under the lock, or the one this
+    unit of work already holds, or read (`connect` flushes pending changes first)."""
+    if lock:
+        return locked_by_id(records, connect(), record_id)
+    cached = records.cached(record_id)
+    if cached is not None:
+        return cached
+    found = fetch_rows(records, connect(), records.shape.by_id, {"id": record_id})
     return found[0] if found else None
 
 

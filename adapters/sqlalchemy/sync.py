@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Any, ClassVar, NamedTuple
 from uuid import UUID
 
+import psycopg
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.driver import DriverQuery
+from adapters.sqlalchemy.records import SYNC_CONFLICT, SYNC_DEVICE, RecordTracker, by_key
 from domain.errors import Conflict
 from domain.paging import Page
 from domain.ports import (
@@ -70,38 +71,50 @@ OLDEST_RUNNING_TXID = sa.cast(
 )
 
 
-class SqlAlchemySyncDeviceRepository(SyncDeviceRepository):
-    def __init__(self, session: Session):
+class _Tracked:
+    """A repository of plain records tracked by the unit of work (records.py; ADR 0013)."""
+
+    def __init__(self, session: Session, tracker: RecordTracker):
         self._s = session
+        self._tracker = tracker
+
+    def _conn(self) -> sa.Connection:
+        self._tracker.flush()
+        return self._s.connection()
+
+
+class SqlAlchemySyncDeviceRepository(_Tracked, SyncDeviceRepository):
+    def __init__(self, session: Session, tracker: RecordTracker):
+        super().__init__(session, tracker)
+        self._records = tracker.sync_devices
 
     def add(self, device: SyncDevice) -> None:
-        # Two first syncs of one device id race here: the loser's unique violation
-        # surfaces now, before a whole batch of work, as a 409 to retry.
+        # Written at once, under a savepoint: a device another request is creating now
+        # surfaces here, before a whole batch of work, as a 409 to retry.
+        self._tracker.flush()
         try:
             with self._s.begin_nested():
-                self._s.add(device)
-        except sa_exc.IntegrityError as exc:
+                # The session's connection, asked for inside the block: that is what
+                # makes it send the SAVEPOINT.
+                SYNC_DEVICE.insert_one.execute(self._s.connection(), SYNC_DEVICE.row(device))
+        except psycopg.errors.UniqueViolation as exc:
             raise Conflict("This device is syncing in another request; retry") from exc
+        self._records.remember_written([device])
 
     def get(self, device_id: str, *, lock: bool = False) -> SyncDevice | None:
-        query = sa.select(SyncDevice).where(tables.sync_devices.c.device_id == device_id)
-        if lock:
-            query = query.with_for_update().execution_options(populate_existing=True)
-        return self._s.scalars(query).first()
+        return by_key(self._records, self._conn, device_id, lock=lock)
 
 
-class SqlAlchemySyncConflictRepository(SyncConflictRepository):
-    def __init__(self, session: Session):
-        self._s = session
+class SqlAlchemySyncConflictRepository(_Tracked, SyncConflictRepository):
+    def __init__(self, session: Session, tracker: RecordTracker):
+        super().__init__(session, tracker)
+        self._records = tracker.sync_conflicts
 
     def add(self, conflict: SyncConflict) -> None:
-        self._s.add(conflict)
+        self._records.add(conflict)
 
     def get(self, conflict_id: UUID, *, lock: bool = False) -> SyncConflict | None:
-        query = sa.select(SyncConflict).where(tables.sync_conflicts.c.id == conflict_id)
-        if lock:
-            query = query.with_for_update().execution_options(populate_existing=True)
-        return self._s.scalars(query).first()
+        return by_key(self._records, self._conn, conflict_id, lock=lock)
 
     def list(self, query: ConflictQuery) -> Page[SyncConflict]:
         c = tables.sync_conflicts.c
@@ -110,22 +123,20 @@ class SqlAlchemySyncConflictRepository(SyncConflictRepository):
             where.append(c.entity == query.entity)
         if query.resolved is not None:
             where.append(c.resolved.is_(query.resolved))
+        conn = self._conn()
         total = (
-            self._s.scalar(
-                sa.select(sa.func.count()).select_from(tables.sync_conflicts).where(*where)
-            )
+            conn.scalar(sa.select(sa.func.count()).select_from(tables.sync_conflicts).where(*where))
             or 0
         )
         page = query.page
-        items = list(
-            self._s.scalars(
-                sa.select(SyncConflict)
-                .where(*where)
-                .order_by(c.created_at.desc(), c.id.desc())
-                .offset(page.offset)
-                .limit(page.limit)
-            )
+        rows = conn.execute(
+            SYNC_CONFLICT.select()
+            .where(*where)
+            .order_by(c.created_at.desc(), c.id.desc())
+            .offset(page.offset)
+            .limit(page.limit)
         )
+        items = [self._records.adopt(row) for row in rows]
         return Page(items=items, total=total, request=page)
 
 

@@ -178,8 +178,8 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.records = RecordTracker(self.session)
         self.samples = SqlAlchemySampleRepository(self.session, self.records)
         self.results = SqlAlchemyResultRepository(self.session, self.records)
-        self.sync_devices = SqlAlchemySyncDeviceRepository(self.session)
-        self.sync_conflicts = SqlAlchemySyncConflictRepository(self.session)
+        self.sync_devices = SqlAlchemySyncDeviceRepository(self.session, self.records)
+        self.sync_conflicts = SqlAlchemySyncConflictRepository(self.session, self.records)
         self.changes = SqlAlchemyChangeFeed(self.session)
         self.tasks = SqlAlchemyTaskRepository(self.session)
         return self

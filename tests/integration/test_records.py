@@ -1,4 +1,4 @@
-"""Plain sample and result records tracked by the SQL unit of work (ADR 0013).
+"""Plain records tracked by the SQL unit of work: samples, results, sync devices (ADR 0013).
 
 The contract suite shows the application-visible behaviour is the same on both storages;
 these tests pin the tracker's own promises on a real PostgreSQL.
@@ -14,8 +14,10 @@ import sqlalchemy as sa
 from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, make_session_factory
 from domain.compliance import ComplianceStatus
+from domain.errors import Conflict
 from domain.lab_data import Sample, SampleStatus
-from tests.factories import LabFactory, ResultFactory, SampleFactory
+from domain.sync import DeviceStatus, SyncDevice
+from tests.factories import T0, LabFactory, ResultFactory, SampleFactory, UserFactory
 
 pytestmark = pytest.mark.integration
 
@@ -150,3 +152,35 @@ def test_a_locking_read_of_many_holds_each_row_until_the_end_and_reads_all_other
         assert plain[free_id].location == stored[1].location
         assert [try_lock(i) for i in (*locked_ids, free_id)] == [False, False, True]
     assert all(try_lock(i) for i in locked_ids)  # released with the unit of work
+
+
+def test_a_device_is_keyed_by_its_id_and_one_created_meanwhile_is_a_conflict(
+    new_uow: NewUow, stored: list[Sample]
+) -> None:
+    lab_id = stored[0].lab_id
+    user = UserFactory(lab_id=lab_id)
+    with new_uow() as uow:
+        uow.users.add(user)
+        uow.commit()
+    with new_uow() as first, new_uow() as second:
+        first.sync_devices.add(SyncDevice("tablet-7", user.id, lab_id, T0))
+        first.commit()
+        # The other request read "no such device" before that commit, then creates it.
+        with pytest.raises(Conflict):
+            second.sync_devices.add(SyncDevice("tablet-7", user.id, lab_id, T0))
+        # Only the savepoint was rolled back: the rest of its transaction goes on.
+        device = second.sync_devices.get("tablet-7", lock=True)
+        assert device is not None and device.user_id == user.id
+        assert second.sync_devices.get("tablet-7") is device
+        device.last_mutation_id, device.status = 42, DeviceStatus.PARTIAL
+        device.last_error = "mutation 40: rejected"
+        second.commit()
+    with new_uow() as uow:
+        again = uow.sync_devices.get("tablet-7")
+        assert again is not None
+        assert (again.last_mutation_id, again.status, again.last_error) == (
+            42,
+            DeviceStatus.PARTIAL,
+            "mutation 40: rejected",
+        )
+        assert uow.sync_devices.get("tablet-8") is None
