@@ -143,7 +143,8 @@ class RecordTable(Generic[R]):
         return record
 
     def remember_written(self, records: Iterable[R]) -> None:
-        """Records just written by COPY: tracked from now on, as stored."""
+        """Records just written (by COPY, or inserted at once): tracked from now on, as
+        stored."""
         key_of, values = self.shape.key_of, self.shape.values
         for record in records:
             record_id = key_of(record)
