@@ -18,6 +18,7 @@ from adapters.sqlalchemy.records import (
     RESULT,
     SAMPLE,
     RecordTracker,
+    TrackedRepository,
     by_ids,
     by_key,
     fetch_rows,
@@ -195,17 +196,12 @@ def result_row(r: TestResult) -> dict[str, Any]:
     }  # fmt: skip
 
 
-class SqlAlchemySampleRepository(SampleRepository):
+class SqlAlchemySampleRepository(TrackedRepository, SampleRepository):
     """Samples are plain records tracked by the unit of work (adapters/sqlalchemy/records.py)."""
 
     def __init__(self, session: Session, tracker: RecordTracker):
-        self._s = session
-        self._tracker = tracker
+        super().__init__(session, tracker)
         self._records = tracker.samples
-
-    def _conn(self) -> sa.Connection:
-        self._tracker.flush()
-        return self._s.connection()
 
     def add(self, sample: Sample) -> None:
         self._records.add(sample)
@@ -537,17 +533,12 @@ _LIVE_STATUSES_OF = DriverQuery(
 )
 
 
-class SqlAlchemyResultRepository(ResultRepository):
+class SqlAlchemyResultRepository(TrackedRepository, ResultRepository):
     """Results are plain records tracked by the unit of work (adapters/sqlalchemy/records.py)."""
 
     def __init__(self, session: Session, tracker: RecordTracker):
-        self._s = session
-        self._tracker = tracker
+        super().__init__(session, tracker)
         self._records = tracker.results
-
-    def _conn(self) -> sa.Connection:
-        self._tracker.flush()
-        return self._s.connection()
 
     def add(self, result: TestResult) -> None:
         self._records.add(result)

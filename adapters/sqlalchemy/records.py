@@ -235,6 +235,18 @@ class RecordTracker:
             table.clear()
 
 
+class TrackedRepository:
+    """A repository of plain records: its reads go out after the pending changes."""
+
+    def __init__(self, session: Session, tracker: RecordTracker):
+        self._s = session
+        self._tracker = tracker
+
+    def _conn(self) -> sa.Connection:
+        self._tracker.flush()
+        return self._s.connection()
+
+
 def flush_records_before_statements(session_factory: Any) -> None:
     """The session's autoflush, extended to the plain records: any statement the session
     runs first sees their pending changes (as it sees its own mapped objects')."""

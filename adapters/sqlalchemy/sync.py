@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.driver import DriverQuery
-from adapters.sqlalchemy.records import SYNC_CONFLICT, SYNC_DEVICE, RecordTracker, by_key
+from adapters.sqlalchemy.records import (
+    SYNC_CONFLICT,
+    SYNC_DEVICE,
+    RecordTracker,
+    TrackedRepository,
+    by_key,
+)
 from domain.errors import Conflict
 from domain.paging import Page
 from domain.ports import (
@@ -71,19 +77,7 @@ OLDEST_RUNNING_TXID = sa.cast(
 )
 
 
-class _Tracked:
-    """A repository of plain records tracked by the unit of work (records.py; ADR 0013)."""
-
-    def __init__(self, session: Session, tracker: RecordTracker):
-        self._s = session
-        self._tracker = tracker
-
-    def _conn(self) -> sa.Connection:
-        self._tracker.flush()
-        return self._s.connection()
-
-
-class SqlAlchemySyncDeviceRepository(_Tracked, SyncDeviceRepository):
+class SqlAlchemySyncDeviceRepository(TrackedRepository, SyncDeviceRepository):
     def __init__(self, session: Session, tracker: RecordTracker):
         super().__init__(session, tracker)
         self._records = tracker.sync_devices
@@ -105,7 +99,7 @@ class SqlAlchemySyncDeviceRepository(_Tracked, SyncDeviceRepository):
         return by_key(self._records, self._conn, device_id, lock=lock)
 
 
-class SqlAlchemySyncConflictRepository(_Tracked, SyncConflictRepository):
+class SqlAlchemySyncConflictRepository(TrackedRepository, SyncConflictRepository):
     def __init__(self, session: Session, tracker: RecordTracker):
         super().__init__(session, tracker)
         self._records = tracker.sync_conflicts
