@@ -166,6 +166,13 @@ def _statement(
 def _build(
     branches: tuple[str, ...], filters: frozenset[str], field: str, descending: bool
 ) -> sa.Select[Any]:
+    # Each match carries its sort value, so the page is sorted from the matches and only
+    # its own rows are read. By collection date (or by place, for place matches) the
+    # value is in the index; another order reads it from each match's row (reading every
+    # match's whole row by primary key to sort them cost ~4 times the buffers: 10 ms for
+    # 1,500 matches, 170 ms for 10,000).
+    keys = [_S.id, _S[field]]
+
     def matches_of(branch: str) -> sa.Select[Any]:
         conditions: list[Any] = [_S.deleted_at.is_(None)]
         if "f_lab_id" in filters:
@@ -177,7 +184,7 @@ def _build(
         if branch == "id":
             prefix: Any = sa.bindparam("f_id_prefix")
             conditions.append(sa.cast(_S.id, sa.Text).like(prefix, escape="\\"))
-            return sa.select(_S.id, _S.collection_date).where(*conditions)
+            return sa.select(*keys).where(*conditions)
         # Each matching (lab, term) pair, looked up in the (lab_id, term, date, id) index.
         names = ("s_location_labs", "s_locations")
         if branch == "collector_name":
@@ -192,7 +199,7 @@ def _build(
         )
         column = _S.location if branch == "location" else _S.collector_name
         return (
-            sa.select(_S.id, _S.collection_date)
+            sa.select(*keys)
             .select_from(pairs)
             .join(tables.samples, sa.and_(_S.lab_id == pairs.c.lab_id, column == pairs.c.term))
             .where(*conditions)
@@ -204,28 +211,15 @@ def _build(
     matches = found.limit(EXACT_TOTAL_LIMIT + 1).cte("matches")
     counted = sa.select(sa.func.count().label("total")).select_from(matches).cte("counted")
     samples = tables.samples
-    if field == "collection_date":
-        # Newest (or oldest) first: the page comes from the index entries alone.
-        by_date = [matches.c.collection_date, matches.c.id]
-        ids = (
-            sa.select(*by_date)
-            .order_by(*(c.desc() if descending else c.asc() for c in by_date))
-            .limit(sa.bindparam("p_limit", type_=sa.Integer))
-            .offset(sa.bindparam("p_offset", type_=sa.BigInteger))
-            .subquery("page")
-        )
-        page = sa.select(samples).join(ids, samples.c.id == ids.c.id).subquery("rows")
-    else:
-        # Another order: the matches' rows are read to sort them (still no text scan).
-        by_field = [samples.c[field], samples.c.id]
-        page = (
-            sa.select(samples)
-            .join(matches, samples.c.id == matches.c.id)
-            .order_by(*(c.desc() if descending else c.asc() for c in by_field))
-            .limit(sa.bindparam("p_limit", type_=sa.Integer))
-            .offset(sa.bindparam("p_offset", type_=sa.BigInteger))
-            .subquery("rows")
-        )
+    by_key = [matches.c[field], matches.c.id]
+    ids = (
+        sa.select(*by_key)
+        .order_by(*(c.desc() if descending else c.asc() for c in by_key))
+        .limit(sa.bindparam("p_limit", type_=sa.Integer))
+        .offset(sa.bindparam("p_offset", type_=sa.BigInteger))
+        .subquery("page")
+    )
+    page = sa.select(samples).join(ids, samples.c.id == ids.c.id).subquery("rows")
     in_order = [page.c[field], page.c.id]
     # Outer join from the count: an empty page still says how many matched.
     return (

@@ -10,6 +10,7 @@ from sqlalchemy.types import UserDefinedType
 from domain.audit import AuditAction, AuditEntityType
 from domain.compliance import Basis, ComplianceStatus, ParameterKind, Qualifier, StandardKind
 from domain.lab_data import SampleStatus, SampleType
+from domain.ports import SAMPLE_SORT_FIELDS
 from domain.roles import Role
 from domain.sync import DeviceStatus, ManualResolution, Resolution
 from domain.tasks import TaskPriority, TaskStatus
@@ -327,8 +328,15 @@ samples = sa.Table(
     sa.Index("ix_samples_lab_sync_feed", "lab_id", "sync_txid", "sync_seq"),
     # Every list query is "one lab's live samples, filtered, in some order": one index per
     # sort/filter, all partial on live rows, with id last so ties page deterministically.
+    # It also carries every other sortable column: a date range sorted by another column
+    # sorts its matches from the index alone (ADR 0008).
     sa.Index(
-        "ix_samples_lab_collection_date", "lab_id", "collection_date", "id", postgresql_where=LIVE
+        "ix_samples_lab_collection_date",
+        "lab_id",
+        "collection_date",
+        "id",
+        postgresql_include=[f for f in SAMPLE_SORT_FIELDS if f != "collection_date"],
+        postgresql_where=LIVE,
     ),
     # An admin's default list spans every lab: newest first without a lab filter.
     sa.Index("ix_samples_collection_date", "collection_date", "id", postgresql_where=LIVE),

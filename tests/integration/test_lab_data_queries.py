@@ -27,7 +27,7 @@ from application.context import Caller, Principal
 from domain.compliance import ComplianceStatus
 from domain.lab_data import SampleStatus, SampleType
 from domain.paging import EXACT_TOTAL_LIMIT, PageRequest, Sort
-from domain.ports import SampleQuery
+from domain.ports import SAMPLE_SORT_FIELDS, SampleQuery
 from domain.roles import Role
 from entrypoints.container import Container
 from tests.conftest import reset_database
@@ -93,6 +93,10 @@ def _seed(engine: sa.Engine) -> dict[str, Any]:
     reset_database(engine)
     rng = random.Random(20250118)
     with engine.begin() as conn:
+        # The test cluster commits asynchronously; VACUUM marks a page all-visible (so the
+        # planner costs index-only scans as a live database's) only once the commit that
+        # wrote its rows is flushed.
+        conn.execute(sa.text("SET LOCAL synchronous_commit TO on"))
         conn.execute(
             sa.insert(tables.labs),
             [
@@ -257,6 +261,55 @@ def test_a_date_range_sorted_otherwise_reads_its_own_dates(
     indexes = {n.get("Index Name") for n in _page_nodes(plan)}
     assert "ix_samples_lab_collection_date" in indexes, _summary(plan)
     assert "ix_samples_lab_created_at" not in indexes, _summary(plan)
+
+
+def _analyzed(engine: sa.Engine, statement: str, parameters: Any) -> dict[str, Any]:
+    with engine.connect() as conn:
+        raw = conn.exec_driver_sql(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters
+        ).scalar()
+    plan = json.loads(raw) if isinstance(raw, str) else raw
+    return plan[0]["Plan"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("field", [f for f in SAMPLE_SORT_FIELDS if f != "collection_date"])
+def test_a_date_range_sorted_otherwise_sorts_from_the_index_alone(
+    admin_engine: sa.Engine, bulk: dict[str, Any], field: str
+) -> None:
+    """A month's matches carry their sort values from the collection-date index (every
+    sortable column is included in it): no table read but the page's own rows."""
+    query = SampleQuery(
+        lab_id=LAB_A,
+        date_from=T0 - timedelta(days=400),
+        date_to=T0 - timedelta(days=370),
+        sort=Sort(field),
+    )
+    page_sql, page_params = _captured_list(admin_engine, query)[-1]
+    plan = _analyzed(admin_engine, page_sql, page_params)
+    on_samples = [n for n in _nodes(plan) if n.get("Relation Name") == "samples"]
+    assert {n["Node Type"] for n in on_samples} == {"Index Only Scan", "Index Scan"}, _summary(plan)
+    (matches,) = [n for n in on_samples if n["Node Type"] == "Index Only Scan"]
+    assert matches["Index Name"] == "ix_samples_lab_collection_date", _summary(plan)
+    assert matches["Actual Rows"] > 100
+    (rows,) = [n for n in on_samples if n["Node Type"] == "Index Scan"]
+    assert rows["Index Name"] == "pk_samples"
+    assert rows["Actual Loops"] * rows["Actual Rows"] <= query.page.limit, _summary(plan)
+
+
+@pytest.mark.parametrize("field", ["location", "created_at", "collector_name"])
+def test_a_search_sorted_otherwise_reads_only_its_page_rows(
+    admin_engine: sa.Engine, bulk: dict[str, Any], field: str
+) -> None:
+    """A search matching hundreds of samples sorts them by the value each match carries,
+    then reads the page's rows alone by primary key (it read every match's row before)."""
+    query = SampleQuery(lab_id=LAB_A, search="marrakech", sort=Sort(field, True))
+    page_sql, page_params = _captured_list(admin_engine, query)[-1]
+    plan = _analyzed(admin_engine, page_sql, page_params)
+    by_key = [n for n in _nodes(plan) if n.get("Index Name") == "pk_samples"]
+    assert by_key, _summary(plan)
+    assert sum(n["Actual Loops"] * n["Actual Rows"] for n in by_key) <= query.page.limit
+    counted = next(n for n in _nodes(plan) if n["Node Type"] == "Aggregate")
+    assert counted["Plans"][0]["Actual Rows"] > 1_000, _summary(plan)
 
 
 @pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])

@@ -93,7 +93,7 @@ def test_upgrade_downgrade_upgrade_on_a_fresh_database(scratch_database_url: str
         "aqualab_notify_auth_change",
         "aqualab_notify_auth_truncate",
     }
-    assert version == HEAD == "0010"
+    assert version == HEAD == "0011"
     assert _count(scratch_database_url, "standard_limits") > 30  # the seeded reference data
 
     command.downgrade(config, "base")
@@ -136,3 +136,39 @@ def test_the_comparison_notices_a_drifted_schema(scratch_database_url: str) -> N
         engine.dispose()
     kinds = {diff[0] for diff in _differences(scratch_database_url) if isinstance(diff, tuple)}
     assert {"remove_column", "add_index"} <= kinds
+
+
+def test_migrated_indexes_include_the_columns_the_metadata_includes(database_url: str) -> None:
+    """Alembic's comparison does not look at INCLUDE columns: the covering indexes are
+    compared here (ix_samples_lab_collection_date must carry every sortable column)."""
+    expected = {
+        index.name: list(index.dialect_options["postgresql"]["include"])
+        for table in metadata.tables.values()
+        for index in table.indexes
+        if index.dialect_options["postgresql"]["include"]
+    }
+    assert expected["ix_samples_lab_collection_date"]
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            found = {
+                name: [
+                    row.attname
+                    for row in conn.execute(
+                        sa.text(
+                            "SELECT a.attname FROM pg_index i"
+                            " CROSS JOIN LATERAL unnest(i.indkey::int2[])"
+                            "   WITH ORDINALITY AS k(attnum, position)"
+                            " JOIN pg_attribute a"
+                            "   ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+                            " WHERE i.indexrelid = CAST(:name AS regclass)"
+                            "   AND k.position > i.indnkeyatts ORDER BY k.position"
+                        ),
+                        {"name": name},
+                    )
+                ]
+                for name in expected
+            }
+    finally:
+        engine.dispose()
+    assert found == expected
