@@ -386,3 +386,18 @@ def test_swagger_ui_is_served_locally(api: Api) -> None:
     assert "/api/v1/openapi.json" in init.text and "validatorUrl: null" in init.text
     asset = api.call("GET", "/docs/static/swagger-ui-bundle.js")
     assert asset.status_code == 200 and len(asset.content) > 100_000
+
+
+def test_liveness_reports_the_version_without_reading_package_metadata_each_time(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A liveness probe is the cheapest answer there is: the installed version is read
+    once per process, not parsed from the package metadata on every call (~0.4 ms)."""
+    from entrypoints.http.resources import ops
+
+    expected = ops.app_version()
+    reads: list[str] = []
+    monkeypatch.setattr(ops, "version", lambda name: reads.append(name) or "9.9.9")
+    answers = [api.call("GET", "/health/live") for _ in range(3)]
+    assert [a.json["version"] for a in answers] == [expected] * 3
+    assert reads == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -20,7 +21,10 @@ from entrypoints.http.schemas import HealthOut
 TAGS = ("operations",)
 
 
+@functools.cache
 def app_version() -> str:
+    """Read once: the installed metadata is parsed as an email message (~0.4 ms), and a
+    process keeps running the code it started with even if the package is upgraded."""
     try:
         return version("aqualab")
     except PackageNotFoundError:  # running from a source tree without installing
