@@ -253,9 +253,17 @@ class SqlAlchemySampleRepository(TrackedRepository, SampleRepository):
             or time.monotonic() - counted_past_cap_at >= ESTIMATE_REUSE_SECONDS
         )
         if recounts and (estimate is None or estimate < BROAD_ESTIMATE):
-            # The capped count: exact up to EXACT_TOTAL_LIMIT, reading at most one more row.
-            counted = _list_queries(values).count.scalar(conn, values) or 0
-            _remember(shape, broad=counted > EXACT_TOTAL_LIMIT)
+            if _DATE_RANGE.intersection(values) and not _one_index_serves(values, query.sort.field):
+                # A date range is sorted from its matches whenever it has few enough to
+                # count exactly (below): the count and that page in one statement.
+                counted, found = self._counted_few_page(conn, query, values)
+                _remember(shape, broad=counted > EXACT_TOTAL_LIMIT)
+                if found is not None:
+                    return found
+            else:
+                # The capped count: exact up to EXACT_TOTAL_LIMIT, reading at most one more.
+                counted = _list_queries(values).count.scalar(conn, values) or 0
+                _remember(shape, broad=counted > EXACT_TOTAL_LIMIT)
         exact = counted is not None and counted <= EXACT_TOTAL_LIMIT
         if counted is None:
             assert estimate is not None
@@ -318,6 +326,21 @@ class SqlAlchemySampleRepository(TrackedRepository, SampleRepository):
             more=None if exact else len(items) > query.page.limit,
         )
 
+    def _counted_few_page(
+        self, conn: sa.Connection, query: SampleQuery, values: dict[str, Any]
+    ) -> tuple[int, Page[Sample] | None]:
+        """The capped count and, when it is exact, the page sorted from those matches.
+        Past the cap the matches held are not the first in the requested order: no page."""
+        statement = _list_queries(values).counted_few_page(query.sort.field, query.sort.descending)
+        params = dict(values, p_limit=query.page.limit, p_offset=query.page.offset)
+        rows = statement.rows(conn, params)
+        counted = rows[0][0]
+        if counted > EXACT_TOTAL_LIMIT:
+            return counted, None
+        decode, build = SAMPLE.decode, SAMPLE.build
+        items = [build(decode(row[1:])) for row in rows if row[1] is not None]
+        return counted, Page(items=items, total=counted, request=query.page)
+
     def _estimate(self, values: dict[str, Any]) -> int:
         """The planner's row estimate: instant, and close for the broad queries that need it.
         It moves only when statistics do (ANALYZE), so each is reused for a few seconds."""
@@ -366,6 +389,7 @@ class _ListQueries:
         self._capped = matching.limit(EXACT_TOTAL_LIMIT + 1).subquery()
         self._pages: dict[tuple[str, bool, bool], DriverQuery] = {}
         self._counted_pages: dict[tuple[str, bool], DriverQuery] = {}
+        self._counted_few_pages: dict[tuple[str, bool], DriverQuery] = {}
 
     def counted_page(self, field: str, descending: bool) -> DriverQuery:
         key = (field, descending)
@@ -382,6 +406,31 @@ class _ListQueries:
                 .order_by(*(c.desc() if descending else c.asc() for c in order))
             )
             query = self._counted_pages[key] = DriverQuery(statement, plan_each_run=True)
+        return query
+
+    def counted_few_page(self, field: str, descending: bool) -> DriverQuery:
+        key = (field, descending)
+        query = self._counted_few_pages.get(key)
+        if query is None:
+            samples = tables.samples
+            matches = (
+                sa.select(samples.c.id, samples.c[field])
+                .where(*self._conditions)
+                .limit(EXACT_TOTAL_LIMIT + 1)
+                .cte("matches")
+                .prefix_with("MATERIALIZED")
+            )
+            counted = sa.select(sa.func.count().label("total")).select_from(matches)
+            counted_cte = counted.cte("counted")
+            page = self._sorted_from(matches, field, descending).subquery("rows")
+            order = [page.c[field], page.c.id]
+            # Outer join from the count: an empty page still says how many matched.
+            statement = (
+                sa.select(counted_cte.c.total, *(page.c[name] for name in SAMPLE.names))
+                .select_from(counted_cte.outerjoin(page, sa.true()))
+                .order_by(*(c.desc() if descending else c.asc() for c in order))
+            )
+            query = self._counted_few_pages[key] = DriverQuery(statement, plan_each_run=True)
         return query
 
     def page(self, field: str, descending: bool, *, few: bool) -> DriverQuery:
@@ -413,6 +462,14 @@ class _ListQueries:
             .cte("matches")
             .prefix_with("MATERIALIZED")
         )
+        return self._sorted_from(matches, field, descending).order_by(
+            *_ordered(samples.c[field], samples.c.id, descending)
+        )
+
+    @staticmethod
+    def _sorted_from(matches: Any, field: str, descending: bool) -> sa.Select[Any]:
+        """One page of the matches' (id, sort value) pairs, sorted, then its rows by key."""
+        samples = tables.samples
         page = (
             sa.select(matches.c.id)
             .order_by(*_ordered(matches.c[field], matches.c.id, descending))
@@ -420,10 +477,8 @@ class _ListQueries:
             .offset(sa.bindparam("p_offset", type_=sa.BigInteger))
             .subquery("page")
         )
-        return (
-            sa.select(*(samples.c[name] for name in SAMPLE.names))
-            .join(page, samples.c.id == page.c.id)
-            .order_by(*_ordered(samples.c[field], samples.c.id, descending))
+        return sa.select(*(samples.c[name] for name in SAMPLE.names)).join(
+            page, samples.c.id == page.c.id
         )
 
 

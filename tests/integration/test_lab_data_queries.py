@@ -474,6 +474,66 @@ def test_large_totals_are_estimated_and_has_more_stays_exact(
         assert small.total_exact is True and small.total >= 1
 
 
+def _date_range_by_place_ids(
+    engine: sa.Engine, date_from: Any, date_to: Any, descending: bool
+) -> list[UUID]:
+    direction = "DESC" if descending else "ASC"
+    with engine.connect() as conn:
+        return list(
+            conn.scalars(
+                sa.text(
+                    "SELECT id FROM samples WHERE lab_id = :lab AND deleted_at IS NULL"
+                    " AND collection_date >= :date_from AND collection_date <= :date_to"
+                    f" ORDER BY location {direction}, id {direction}"
+                ),
+                {"lab": LAB_A, "date_from": date_from, "date_to": date_to},
+            )
+        )
+
+
+def test_a_date_range_sorted_otherwise_is_counted_and_paged_in_one_statement(
+    admin_engine: sa.Engine, bulk: dict[str, Any]
+) -> None:
+    """Its matches are counted and, being few enough to count exactly, sorted into the
+    page by the same statement: one round trip, an exact total, the order plain SQL gives."""
+    lab_data._broad_shapes.clear()
+    date_from, date_to = T0 - timedelta(days=400), T0 - timedelta(days=370)
+    expected = _date_range_by_place_ids(admin_engine, date_from, date_to, descending=True)
+    query = SampleQuery(
+        lab_id=LAB_A, date_from=date_from, date_to=date_to, sort=Sort("location", True)
+    )
+    with Session(admin_engine) as session, StatementCounter(admin_engine) as counter:
+        page = SqlAlchemySampleRepository(session, RecordTracker(session)).list(query)
+    assert counter.count == 1, counter.statements
+    assert [s.id for s in page.items] == expected[:20]
+    assert page.total == len(expected) and page.total_exact and page.has_more
+
+
+def test_a_date_range_past_the_cap_walks_the_sort_index_instead(
+    admin_engine: sa.Engine, bulk: dict[str, Any]
+) -> None:
+    """Past the cap the matches the statement held are not the first in the requested
+    order: that page is dropped, and the sort index is walked as for any broad filter."""
+    date_from, date_to = T0 - timedelta(days=400), T0 - timedelta(days=370)
+    expected = _date_range_by_place_ids(admin_engine, date_from, date_to, descending=False)
+    cap = 50
+    assert len(expected) > cap + 20
+    query = SampleQuery(lab_id=LAB_A, date_from=date_from, date_to=date_to, sort=Sort("location"))
+    with (
+        mock.patch.object(lab_data, "EXACT_TOTAL_LIMIT", cap),
+        mock.patch.dict(lab_data._list_structures, clear=True),
+        mock.patch.dict(lab_data._broad_shapes, clear=True),
+        Session(admin_engine) as session,
+        StatementCounter(admin_engine) as counter,
+    ):
+        page = SqlAlchemySampleRepository(session, RecordTracker(session)).list(query)
+    kinds = ["explain" if s.startswith("EXPLAIN") else "count" if "count(" in s else "page"
+             for s in counter.statements]  # fmt: skip
+    assert kinds == ["count", "explain", "page"], counter.statements
+    assert [s.id for s in page.items] == expected[:20]
+    assert page.total_exact is False and page.total > cap and page.has_more
+
+
 def test_a_filter_counted_past_the_cap_is_not_counted_again_for_a_few_seconds(
     admin_engine: sa.Engine, bulk: dict[str, Any]
 ) -> None:
