@@ -397,14 +397,7 @@ class _ListQueries:
         if query is None:
             page = self._page_statement(field, descending, few=False).subquery("page")
             counted = sa.select(sa.func.count().label("total")).select_from(self._capped)
-            counted_cte = counted.cte("counted")
-            order = [page.c[field], page.c.id]
-            # Outer join from the count: an empty page still says how many matched.
-            statement = (
-                sa.select(counted_cte.c.total, *(page.c[name] for name in SAMPLE.names))
-                .select_from(counted_cte.outerjoin(page, sa.true()))
-                .order_by(*(c.desc() if descending else c.asc() for c in order))
-            )
+            statement = _beside_count(counted, page, field, descending)
             query = self._counted_pages[key] = DriverQuery(statement, plan_each_run=True)
         return query
 
@@ -421,15 +414,8 @@ class _ListQueries:
                 .prefix_with("MATERIALIZED")
             )
             counted = sa.select(sa.func.count().label("total")).select_from(matches)
-            counted_cte = counted.cte("counted")
             page = self._sorted_from(matches, field, descending).subquery("rows")
-            order = [page.c[field], page.c.id]
-            # Outer join from the count: an empty page still says how many matched.
-            statement = (
-                sa.select(counted_cte.c.total, *(page.c[name] for name in SAMPLE.names))
-                .select_from(counted_cte.outerjoin(page, sa.true()))
-                .order_by(*(c.desc() if descending else c.asc() for c in order))
-            )
+            statement = _beside_count(counted, page, field, descending)
             query = self._counted_few_pages[key] = DriverQuery(statement, plan_each_run=True)
         return query
 
@@ -480,6 +466,19 @@ class _ListQueries:
         return sa.select(*(samples.c[name] for name in SAMPLE.names)).join(
             page, samples.c.id == page.c.id
         )
+
+
+def _beside_count(
+    counted: sa.Select[Any], page: Any, field: str, descending: bool
+) -> sa.Select[Any]:
+    """The count in every row of the page, in order. An outer join from the count: an
+    empty page (past the last) still says how many matched."""
+    counted_cte = counted.cte("counted")
+    return (
+        sa.select(counted_cte.c.total, *(page.c[name] for name in SAMPLE.names))
+        .select_from(counted_cte.outerjoin(page, sa.true()))
+        .order_by(*_ordered(page.c[field], page.c.id, descending))
+    )
 
 
 def _ordered(column: Any, tie: Any, descending: bool) -> list[Any]:

@@ -312,16 +312,12 @@ def test_a_search_sorted_otherwise_reads_only_its_page_rows(
     assert counted["Plans"][0]["Actual Rows"] > 1_000, _summary(plan)
 
 
-@pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
-def test_few_matches_sorted_otherwise_come_in_the_order_plain_sql_gives(
-    admin_engine: sa.Engine, bulk: dict[str, Any], descending: bool
-) -> None:
-    """The few-matches page sorts (place, id) pairs and reads only the page's rows: the
-    same samples, in the same order, page after page, as ORDER BY place, id."""
-    date_from, date_to = T0 - timedelta(days=400), T0 - timedelta(days=370)
+def _date_range_by_place_ids(
+    engine: sa.Engine, date_from: Any, date_to: Any, descending: bool
+) -> list[UUID]:
     direction = "DESC" if descending else "ASC"
-    with admin_engine.connect() as conn:
-        expected = list(
+    with engine.connect() as conn:
+        return list(
             conn.scalars(
                 sa.text(
                     "SELECT id FROM samples WHERE lab_id = :lab AND deleted_at IS NULL"
@@ -331,6 +327,16 @@ def test_few_matches_sorted_otherwise_come_in_the_order_plain_sql_gives(
                 {"lab": LAB_A, "date_from": date_from, "date_to": date_to},
             )
         )
+
+
+@pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
+def test_few_matches_sorted_otherwise_come_in_the_order_plain_sql_gives(
+    admin_engine: sa.Engine, bulk: dict[str, Any], descending: bool
+) -> None:
+    """The few-matches page sorts (place, id) pairs and reads only the page's rows: the
+    same samples, in the same order, page after page, as ORDER BY place, id."""
+    date_from, date_to = T0 - timedelta(days=400), T0 - timedelta(days=370)
+    expected = _date_range_by_place_ids(admin_engine, date_from, date_to, descending)
     assert 40 < len(expected) <= EXACT_TOTAL_LIMIT
     with Session(admin_engine) as session:
         repo = SqlAlchemySampleRepository(session, RecordTracker(session))
@@ -472,23 +478,6 @@ def test_large_totals_are_estimated_and_has_more_stays_exact(
         assert len(last.items) == 5 and last.has_more is False
         small = repo.list(SampleQuery(lab_id=LAB_A, search=str(bulk["some_id"])[:8]))
         assert small.total_exact is True and small.total >= 1
-
-
-def _date_range_by_place_ids(
-    engine: sa.Engine, date_from: Any, date_to: Any, descending: bool
-) -> list[UUID]:
-    direction = "DESC" if descending else "ASC"
-    with engine.connect() as conn:
-        return list(
-            conn.scalars(
-                sa.text(
-                    "SELECT id FROM samples WHERE lab_id = :lab AND deleted_at IS NULL"
-                    " AND collection_date >= :date_from AND collection_date <= :date_to"
-                    f" ORDER BY location {direction}, id {direction}"
-                ),
-                {"lab": LAB_A, "date_from": date_from, "date_to": date_to},
-            )
-        )
 
 
 def test_a_date_range_sorted_otherwise_is_counted_and_paged_in_one_statement(
