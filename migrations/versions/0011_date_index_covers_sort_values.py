@@ -34,21 +34,19 @@ SORT_VALUES = [
 
 
 def upgrade() -> None:
-    op.drop_index("ix_samples_lab_collection_date", table_name="samples")
-    op.create_index(
-        "ix_samples_lab_collection_date",
-        "samples",
-        ["lab_id", "collection_date", "id"],
-        postgresql_include=SORT_VALUES,
-        postgresql_where=LIVE,
-    )
+    _replace_date_index(include=SORT_VALUES)
 
 
 def downgrade() -> None:
+    _replace_date_index(include=[])
+
+
+def _replace_date_index(*, include: list[str]) -> None:
     op.drop_index("ix_samples_lab_collection_date", table_name="samples")
     op.create_index(
         "ix_samples_lab_collection_date",
         "samples",
         ["lab_id", "collection_date", "id"],
+        postgresql_include=include,
         postgresql_where=LIVE,
     )
