@@ -19,7 +19,7 @@ from uuid import UUID
 from application.auditing import Auditor
 from application.context import Caller, Principal
 from application.policy import can_see_lab
-from application.views import PageView, ResultView, SampleView
+from application.views import PageView, RawJson, ResultView, SampleDetail, SampleView
 from domain.audit import AuditEntityType
 from domain.compliance import (
     DEFAULT_MARGIN,
@@ -427,9 +427,18 @@ class GetSample:
     def __init__(self, deps: LabDataDeps):
         self._deps = deps
 
-    def __call__(self, caller: Caller, sample_id: UUID) -> SampleView:
-        sample, results = visible_sample_with_results(self._deps, caller.principal, sample_id)
-        return SampleView.of(sample, [ResultView.of(r) for r in results])
+    def __call__(self, caller: Caller, sample_id: UUID) -> SampleDetail:
+        with self._deps.uow(read_only=True) as uow:
+            found = uow.samples.show_with_results(sample_id)
+        if found is None or not can_see_lab(caller.principal, found.lab_id):
+            raise NotFound("Sample not found")
+        if found.data_json is not None:
+            return SampleDetail(found.version, RawJson(found.data_json))
+        assert found.records is not None  # a storage sends one or the other
+        sample, results = found.records
+        return SampleDetail(
+            found.version, SampleView.of(sample, [ResultView.of(r) for r in results])
+        )
 
 
 def visible_sample_with_results(

@@ -27,7 +27,7 @@ from application.auditing import Auditor
 from application.context import Caller, Principal
 from application.policy import can_see_lab
 from application.samples import require_writer
-from application.views import PageView
+from application.views import PageView, RawJson
 from domain.audit import AuditEntityType
 from domain.compliance import DEFAULT_MARGIN
 from domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
@@ -175,10 +175,6 @@ class ConflictSummary:
     version: int
     server_data: dict[str, Any] | None
     client_data: dict[str, Any]
-
-
-class RawJson(str):
-    """A record already serialized as JSON (by the storage): transports embed it as is."""
 
 
 @dataclass(frozen=True)

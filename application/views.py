@@ -208,6 +208,11 @@ class ResultView:
         )
 
 
+class RawJson(str):
+    """A view or record already serialized as JSON (by the storage): transports send it as
+    is."""
+
+
 @dataclass(frozen=True)
 class SampleView:
     id: UUID
@@ -249,3 +254,12 @@ class SampleView:
             updated_by=s.updated_by,
             results=results,
         )
+
+
+@dataclass(frozen=True)
+class SampleDetail:
+    """A sample with its results as `GET /samples/{id}` shows it: the view, or the same
+    already serialized by the storage."""
+
+    version: int
+    view: SampleView | RawJson

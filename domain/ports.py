@@ -335,6 +335,20 @@ SAMPLE_SORT_FIELDS = (
 )
 
 
+@dataclass(frozen=True)
+class SampleWithResults:
+    """A live sample and its live results, read to be shown (`GET /samples/{id}`)."""
+
+    lab_id: UUID
+    version: int
+    # The records: the sample and its results in `get_with_results`' order. None when the
+    # storage serialized them instead.
+    records: tuple[Sample, list[TestResult]] | None = None
+    # The sample with its results exactly as its view (`SampleView` with `results`) is
+    # sent, already serialized as JSON by the storage (None: built from `records`).
+    data_json: str | None = None
+
+
 class SampleRepository(abc.ABC):
     @abc.abstractmethod
     def add(self, sample: Sample) -> None: ...
@@ -352,7 +366,13 @@ class SampleRepository(abc.ABC):
     @abc.abstractmethod
     def get_with_results(self, sample_id: UUID) -> tuple[Sample, list[TestResult]] | None:
         """A live sample and its live results (as `ResultRepository.list_for_sample`) in
-        one read: what `GET /samples/{id}` shows."""
+        one read."""
+
+    @abc.abstractmethod
+    def show_with_results(self, sample_id: UUID) -> SampleWithResults | None:
+        """`get_with_results` for a read that only shows them: the storage may hand them
+        over already serialized as JSON (building the JSON in PostgreSQL is cheaper than
+        decoding the rows into records and encoding them again, ADR 0022)."""
 
     @abc.abstractmethod
     def list(self, query: SampleQuery) -> Page[Sample]:

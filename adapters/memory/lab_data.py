@@ -17,6 +17,7 @@ from domain.ports import (
     ResultRepository,
     SampleQuery,
     SampleRepository,
+    SampleWithResults,
     StandardRepository,
 )
 
@@ -150,6 +151,12 @@ class InMemorySampleRepository(SampleRepository):
         if sample is None:
             return None
         return sample, InMemoryResultRepository(self._results).list_for_sample(sample_id)
+
+    def show_with_results(self, sample_id: UUID) -> SampleWithResults | None:
+        found = self.get_with_results(sample_id)
+        if found is None:
+            return None
+        return SampleWithResults(found[0].lab_id, found[0].version, records=found)
 
     def add_many(self, samples: Sequence[Sample]) -> None:
         for sample in samples:

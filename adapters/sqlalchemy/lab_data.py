@@ -24,6 +24,7 @@ from adapters.sqlalchemy.records import (
     fetch_rows,
 )
 from adapters.sqlalchemy.repositories import escape_like
+from adapters.sqlalchemy.wire import sample_with_results_object
 from domain.compliance import ComplianceStatus
 from domain.lab_data import Parameter, Sample, Standard, StandardLimit, TestResult
 from domain.paging import EXACT_TOTAL_LIMIT, Page
@@ -32,6 +33,7 @@ from domain.ports import (
     ResultRepository,
     SampleQuery,
     SampleRepository,
+    SampleWithResults,
     StandardRepository,
 )
 
@@ -224,6 +226,13 @@ class SqlAlchemySampleRepository(TrackedRepository, SampleRepository):
         adopt, decode = self._tracker.results.adopt, RESULT.decode
         results = [adopt(decode(row[split:])) for row in rows if row[split] is not None]
         return sample, [r for r in results if not r.is_deleted]
+
+    def show_with_results(self, sample_id: UUID) -> SampleWithResults | None:
+        rows = _SAMPLE_WITH_RESULTS_JSON.rows(self._conn(), {"id": sample_id})
+        if not rows:
+            return None
+        lab_id, version, data_json = rows[0]
+        return SampleWithResults(lab_id, version, data_json=data_json)
 
     def add_many(self, samples: Sequence[Sample]) -> None:
         copy_rows(self._s, tables.samples, [sample_row(s) for s in samples])
@@ -566,6 +575,15 @@ _SAMPLE_WITH_RESULTS = DriverQuery(
     )
     .where(tables.samples.c.id == sa.bindparam("id"), tables.samples.c.deleted_at.is_(None))
     .order_by(tables.test_results.c.test_date, tables.test_results.c.id)
+)
+
+# `GET /samples/{id}` when the sample is only shown: the same, as JSON built by PostgreSQL.
+_SAMPLE_WITH_RESULTS_JSON = DriverQuery(
+    sa.select(
+        tables.samples.c.lab_id,
+        tables.samples.c.version,
+        sa.cast(sample_with_results_object(tables.samples), sa.Text),
+    ).where(tables.samples.c.id == sa.bindparam("id"), tables.samples.c.deleted_at.is_(None))
 )
 
 _LIVE_RESULTS_OF = DriverQuery(

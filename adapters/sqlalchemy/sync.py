@@ -20,6 +20,7 @@ from adapters.sqlalchemy.records import (
     TrackedRepository,
     by_key,
 )
+from adapters.sqlalchemy.wire import RESULT_FIELDS, SAMPLE_FIELDS, json_object
 from domain.errors import Conflict
 from domain.paging import Page
 from domain.ports import (
@@ -32,42 +33,19 @@ from domain.ports import (
 from domain.sync import FeedPosition, SyncConflict, SyncDevice
 
 
-def _iso(column: Any) -> Any:
-    """A timestamp as the API writes it (Python's isoformat in UTC, `Z`): micro-seconds
-    only when there are any."""
-    utc = sa.func.timezone("UTC", column)
-    fraction = sa.case(
-        (sa.extract("microseconds", column) % 1_000_000 != 0, sa.func.to_char(utc, ".US")),
-        else_="",
-    )
-    return sa.func.concat(sa.func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS'), fraction, "Z")
-
-
-def _wire(table: sa.Table, fields: Sequence[str], timestamps: Sequence[str]) -> Any:
+def _wire(table: sa.Table, fields: Sequence[str]) -> Any:
     """The record as JSON text built by PostgreSQL, in the shape of the entity's `wire()`
     (pinned field by field by tests/integration/test_sync_feed.py)."""
-    c = table.c
-    pairs: list[Any] = []
-    for name in fields:
-        pairs += [sa.literal(name), _iso(c[name]) if name in timestamps else c[name]]
     return sa.case(
-        (c.deleted_at.is_(None), sa.cast(sa.func.json_build_object(*pairs), sa.Text)),
+        (table.c.deleted_at.is_(None), sa.cast(json_object(table, fields), sa.Text)),
         else_=None,
     ).label("data_json")
 
 
-_STAMPS = ("collection_date", "test_date", "created_at", "updated_at")
-_SAMPLE = ("id", "lab_id", "type", "location", "latitude", "longitude", "collection_date",
-           "collector_name", "status", "compliance_status", "notes", "version", "created_at",
-           "created_by", "updated_at", "updated_by")  # fmt: skip
-_RESULT = ("id", "sample_id", "parameter", "value", "qualifier", "detection_limit", "unit",
-           "test_date", "technician_name", "test_method", "compliance_status", "evaluations",
-           "notes", "version", "created_at", "created_by", "updated_at", "updated_by")  # fmt: skip
-
 # entity name → its table and its wire JSON; a new syncable entity adds its line here.
 FEED_SOURCES: dict[str, tuple[sa.Table, Any]] = {
-    "sample": (tables.samples, _wire(tables.samples, _SAMPLE, _STAMPS)),
-    "result": (tables.test_results, _wire(tables.test_results, _RESULT, _STAMPS)),
+    "sample": (tables.samples, _wire(tables.samples, SAMPLE_FIELDS)),
+    "result": (tables.test_results, _wire(tables.test_results, RESULT_FIELDS)),
 }
 
 # The oldest transaction still running anywhere: changes of it, or of any younger

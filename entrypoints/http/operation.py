@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import falcon
 from pydantic import BaseModel, ValidationError
 
+from application.views import RawJson
 from entrypoints.http import fast_json
 from entrypoints.http.errors import (
     ApiError,
@@ -166,6 +167,10 @@ def parse_query(req: falcon.Request, model: type[M]) -> M:
 
 def render(resp: falcon.Response, model: type[BaseModel], value: Any, *, status: int = 200) -> None:
     """Serialize through the response model, so the output always matches the documented schema."""
-    resp.data = fast_json.dump(model, value)
+    resp.data = (
+        fast_json.embed(model, value)
+        if isinstance(value, RawJson)
+        else fast_json.dump(model, value)
+    )
     resp.content_type = falcon.MEDIA_JSON
     resp.status = status

@@ -6,6 +6,7 @@ Every test runs against both storages with identical assertions.
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -15,12 +16,23 @@ from uuid import UUID, uuid4
 import pytest
 
 from adapters.reference_data import LIMITS, NM, PARAMETERS, STANDARDS, WHO, parameter_id
+from application.views import ResultView, SampleView
 from domain.compliance import Basis, ComplianceStatus, ParameterKind, Qualifier, StandardKind
-from domain.lab_data import Parameter, Sample, SampleStatus, SampleType, Standard, StandardLimit
+from domain.lab_data import (
+    Parameter,
+    Sample,
+    SampleStatus,
+    SampleType,
+    Standard,
+    StandardLimit,
+    TestResult,
+)
 from domain.model import Lab
 from domain.paging import PageRequest, Sort
-from domain.ports import SAMPLE_SORT_FIELDS, SampleQuery
+from domain.ports import SAMPLE_SORT_FIELDS, SampleQuery, SampleWithResults
 from entrypoints.container import Container
+from entrypoints.http import fast_json
+from entrypoints.http.schemas import SampleDetailOut
 from tests.factories import T0, LabFactory, ResultFactory, SampleFactory
 
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)
@@ -769,3 +781,71 @@ def test_a_sample_with_its_results_in_one_read(
         assert doomed is not None
         doomed.deleted_at = T0 + DAY
         assert uow.samples.get_with_results(bare.id) is None
+
+
+def _as_sent(found: SampleWithResults) -> Any:
+    """What `GET /samples/{id}` sends for it, read back as JSON."""
+    if found.data_json is not None:
+        return json.loads(found.data_json)
+    assert found.records is not None
+    return _view_as_sent(found.records)
+
+
+def _view_as_sent(records: tuple[Sample, list[TestResult]]) -> Any:
+    sample, results = records
+    view = SampleView.of(sample, [ResultView.of(r) for r in results])
+    return json.loads(fast_json.dump(SampleDetailOut, view))
+
+
+def test_a_sample_shown_with_its_results_is_sent_as_its_view(
+    container: Container, save: Callable[..., None], lab: Lab
+) -> None:
+    """Whether the storage hands records over or JSON it built itself, the client gets the
+    same document: awkward values included (micro-seconds, quotes and unicode, small and
+    whole floats, nulls, stored evaluations)."""
+    moment = T0.replace(microsecond=89)
+    sample = SampleFactory(
+        lab_id=lab.id, location='Aïn "Sebaâ" \\ well', collection_date=moment,
+        collector_name="Zoë", latitude=33.5, longitude=-7.0, notes="line\nbreak",
+        created_by=uuid4(), updated_at=moment,
+    )  # fmt: skip
+    bare = SampleFactory(lab_id=lab.id, latitude=None, longitude=None, notes=None)
+    gone = SampleFactory(lab_id=lab.id, deleted_at=T0 + DAY)
+    evaluations = [{"standard": "WHO", "min": None, "max": 50.0, "recommended_max": None,
+                    "basis": "health", "outcome": "fail"}]  # fmt: skip
+
+    def result(prefix: str, **values: Any) -> Any:
+        return ResultFactory(id=sid(prefix), sample_id=sample.id, lab_id=lab.id, **values)
+
+    nitrate = result("bbbbbbbb", parameter="nitrate", value=80.0, test_date=T0,
+                     detection_limit=1e-05, evaluations=evaluations, created_at=moment)  # fmt: skip
+    ph = result("aaaaaaaa", parameter="ph", unit="pH", value=7.123456789, test_date=T0,
+                technician_name="A'B", test_method=None)  # fmt: skip
+    dead = result("00000000", test_date=T0 - DAY, deleted_at=T0 + DAY)
+    save(sample, bare, gone, nitrate, ph, dead)
+
+    with container.uow(read_only=True) as uow:
+        for record in (sample, bare):
+            shown = uow.samples.show_with_results(record.id)
+            records = uow.samples.get_with_results(record.id)
+            assert shown is not None and records is not None
+            assert (shown.lab_id, shown.version) == (lab.id, record.version)
+            assert _as_sent(shown) == _view_as_sent(records)
+        sent = _as_sent(uow.samples.show_with_results(sample.id))  # type: ignore[arg-type]
+        assert [r["id"] for r in sent["results"]] == [str(ph.id), str(nitrate.id)]
+        assert (sent["location"], sent["notes"]) == (sample.location, "line\nbreak")
+        assert _as_sent(uow.samples.show_with_results(bare.id))["results"] == []  # type: ignore[arg-type]
+        assert uow.samples.show_with_results(gone.id) is None
+        assert uow.samples.show_with_results(uuid4()) is None
+
+    with container.uow() as uow:  # this unit of work's own changes count
+        changed = uow.results.get(nitrate.id)
+        assert changed is not None
+        changed.deleted_at = T0 + DAY
+        shown = uow.samples.show_with_results(sample.id)
+        assert shown is not None
+        assert [r["id"] for r in _as_sent(shown)["results"]] == [str(ph.id)]
+        doomed = uow.samples.get(bare.id)
+        assert doomed is not None
+        doomed.deleted_at = T0 + DAY
+        assert uow.samples.show_with_results(bare.id) is None

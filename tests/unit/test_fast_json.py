@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
-from pydantic import BaseModel, field_serializer
+from pydantic import BaseModel, ValidationError, field_serializer
 
-from application.views import SampleView
+from application.views import RawJson, SampleView
 from domain.lab_data import SampleStatus
 from entrypoints.http import fast_json
 from entrypoints.http.schemas import ListMeta, SampleDetailOut, SampleList
@@ -76,6 +78,33 @@ def test_verification_catches_a_difference() -> None:
     # pydantic writes a bool given to an int field as 1; written as it is, it is `true`.
     with pytest.raises(AssertionError, match="fast JSON differs"):
         fast_json.dump(Flagged, {"count": True})
+
+
+def test_json_the_storage_built_is_sent_as_it_is(verify_off: None) -> None:
+    text = RawJson(fast_json.dump(SampleDetailOut, _sample()).decode())
+    assert fast_json.embed(SampleDetailOut, text) == text.encode()
+    fast_json.verify_against_pydantic(True)
+    assert fast_json.embed(SampleDetailOut, text) == text.encode()
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda doc: doc.pop("version"), "a field missing"),
+        (lambda doc: doc.update(surplus=1), "a field the schema does not have"),
+        (lambda doc: doc.update(collection_date="2025-01-18 10:30"), "not the API's timestamp"),
+        (lambda doc: doc.update(latitude="34.2"), "a number as a string"),
+    ],
+)
+def test_verification_checks_stored_json_against_the_schema(
+    change: Callable[[dict[str, Any]], Any], why: str
+) -> None:
+    fast_json.verify_against_pydantic(True)
+    doc = orjson.loads(fast_json.dump(SampleDetailOut, _sample()))
+    assert fast_json.embed(SampleDetailOut, RawJson(orjson.dumps(doc).decode()))
+    change(doc)
+    with pytest.raises((AssertionError, ValidationError)):
+        fast_json.embed(SampleDetailOut, RawJson(orjson.dumps(doc).decode()))
 
 
 def test_without_verification_the_fast_bytes_are_served(verify_off: None) -> None:

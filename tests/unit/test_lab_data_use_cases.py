@@ -84,7 +84,9 @@ class LabWorld:
         return samples.CreateSample(self.deps)(who or self.tech, cmd)
 
     def get_sample(self, sample_id: UUID, who: Caller | None = None) -> SampleView:
-        return samples.GetSample(self.deps)(who or self.tech, sample_id)
+        view = samples.GetSample(self.deps)(who or self.tech, sample_id).view
+        assert isinstance(view, SampleView)  # the in-memory storage hands records over
+        return view
 
     def update_sample(
         self, sample_id: UUID, who: Caller | None = None, **kwargs: Any

@@ -140,9 +140,9 @@ class SampleResource:
         errors=(401, 404),
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response, sample_id: UUID) -> None:
-        view = self._get(caller(req), sample_id)
-        render(resp, SampleDetailOut, view)
-        set_etag(resp, view.version)
+        detail = self._get(caller(req), sample_id)
+        render(resp, SampleDetailOut, detail.view)
+        set_etag(resp, detail.version)
 
     def _update_with(
         self, req: falcon.Request, resp: falcon.Response, sample_id: UUID, *, replace: bool

@@ -9,6 +9,7 @@ import falcon
 import orjson
 
 from application import sync
+from application.views import RawJson
 from entrypoints.http.common import caller, list_payload, page_request
 from entrypoints.http.operation import operation, render
 from entrypoints.http.sync_schemas import (
@@ -66,7 +67,7 @@ def _change(change: sync.ChangeView) -> str:
         "null"
         if data is None
         else data
-        if isinstance(data, sync.RawJson)
+        if isinstance(data, RawJson)
         else orjson.dumps(data).decode()
     )
     return (
