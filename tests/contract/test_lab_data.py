@@ -29,7 +29,7 @@ from domain.lab_data import (
 )
 from domain.model import Lab
 from domain.paging import PageRequest, Sort
-from domain.ports import SAMPLE_SORT_FIELDS, SampleQuery, SampleWithResults
+from domain.ports import SAMPLE_SORT_FIELDS, SampleQuery, SampleWithResults, UnitOfWork
 from entrypoints.container import Container
 from entrypoints.http import fast_json
 from entrypoints.http.schemas import SampleDetailOut
@@ -771,16 +771,18 @@ def test_a_sample_with_its_results_in_one_read(
         assert uow.samples.get_with_results(uuid4()) is None
 
     with container.uow() as uow:  # this unit of work's own changes count
-        changed = uow.results.get(tie_b.id)
-        assert changed is not None
-        changed.deleted_at = T0 + DAY
+        _delete_unflushed(uow, result_id=tie_b.id, sample_id=bare.id)
         found = uow.samples.get_with_results(sample.id)
         assert found is not None
         assert [r.id for r in found[1]] == [tie_a.id, late.id]
-        doomed = uow.samples.get(bare.id)
-        assert doomed is not None
-        doomed.deleted_at = T0 + DAY
         assert uow.samples.get_with_results(bare.id) is None
+
+
+def _delete_unflushed(uow: UnitOfWork, *, result_id: UUID, sample_id: UUID) -> None:
+    """Tombstone a result and a sample in this unit of work, nothing sent yet."""
+    result, sample = uow.results.get(result_id), uow.samples.get(sample_id)
+    assert result is not None and sample is not None
+    result.deleted_at = sample.deleted_at = T0 + DAY
 
 
 def _as_sent(found: SampleWithResults) -> Any:
@@ -839,13 +841,8 @@ def test_a_sample_shown_with_its_results_is_sent_as_its_view(
         assert uow.samples.show_with_results(uuid4()) is None
 
     with container.uow() as uow:  # this unit of work's own changes count
-        changed = uow.results.get(nitrate.id)
-        assert changed is not None
-        changed.deleted_at = T0 + DAY
+        _delete_unflushed(uow, result_id=nitrate.id, sample_id=bare.id)
         shown = uow.samples.show_with_results(sample.id)
         assert shown is not None
         assert [r["id"] for r in _as_sent(shown)["results"]] == [str(ph.id)]
-        doomed = uow.samples.get(bare.id)
-        assert doomed is not None
-        doomed.deleted_at = T0 + DAY
         assert uow.samples.show_with_results(bare.id) is None
