@@ -87,6 +87,16 @@ def test_json_the_storage_built_is_sent_as_it_is(verify_off: None) -> None:
     assert fast_json.embed(SampleDetailOut, text) == text.encode()
 
 
+def test_verification_reads_a_whole_number_and_its_float_as_one() -> None:
+    """`make verify` found it: an evaluation's limit of 4.563773812023299e+16, stored in
+    JSONB, comes back from PostgreSQL as 45637738120232990; pydantic writes the float."""
+    fast_json.verify_against_pydantic(True)
+    doc = orjson.loads(fast_json.dump(SampleDetailOut, _sample(latitude=4.563773812023299e16)))
+    doc["latitude"] = 45637738120232990  # as PostgreSQL writes it
+    text = orjson.dumps(doc).decode()
+    assert fast_json.embed(SampleDetailOut, RawJson(text)) == text.encode()
+
+
 @pytest.mark.parametrize(
     ("change", "why"),
     [
