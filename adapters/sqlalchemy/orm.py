@@ -9,7 +9,6 @@ from sqlalchemy.orm import configure_mappers, registry
 from adapters.sqlalchemy import tables
 from domain.lab_data import Parameter, Standard, StandardLimit
 from domain.model import AuthSession, Lab, PasswordResetToken, RefreshToken, User
-from domain.tasks import Task
 
 mapper_registry = registry(metadata=tables.metadata)
 _lock = threading.Lock()
@@ -30,9 +29,8 @@ def start_mappers() -> None:
         mapper_registry.map_imperatively(Parameter, tables.parameters)
         mapper_registry.map_imperatively(Standard, tables.standards)
         mapper_registry.map_imperatively(StandardLimit, tables.standard_limits)
-        # Samples, results, sync devices and conflicts are not mapped: plain records
-        # tracked by the unit of work (adapters/sqlalchemy/records.py; ADR 0013).
-        mapper_registry.map_imperatively(Task, tables.tasks)
+        # Samples, results, sync devices and conflicts, and tasks are not mapped: plain
+        # records tracked by the unit of work (adapters/sqlalchemy/records.py; ADR 0013).
         # Configured now, not on the first ORM query: objects built straight from rows
         # (repositories.RowMapper, the session check of every request) read attributes
         # through instrumentation that configuration completes. A worker whose first

@@ -1,5 +1,5 @@
 """Plain domain records kept in step with their table without the ORM (samples, results,
-sync devices and conflicts).
+sync devices and conflicts, tasks).
 
 The ORM instruments every attribute of a mapped class: each read and write of a field
 goes through a descriptor and each write records history. A sync batch creates, reads
@@ -35,6 +35,7 @@ from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.driver import Decoder, DriverQuery
 from domain.lab_data import Sample, TestResult
 from domain.sync import SyncConflict, SyncDevice
+from domain.tasks import Task
 
 R = TypeVar("R")
 
@@ -107,6 +108,7 @@ SAMPLE = RecordShape(Sample, tables.samples)
 RESULT = RecordShape(TestResult, tables.test_results)
 SYNC_DEVICE = RecordShape(SyncDevice, tables.sync_devices, key="device_id")
 SYNC_CONFLICT = RecordShape(SyncConflict, tables.sync_conflicts)
+TASK = RecordShape(Task, tables.tasks)
 
 
 class RecordTable(Generic[R]):
@@ -206,11 +208,13 @@ class RecordTracker:
         self.results = RecordTable(RESULT)
         self.sync_devices = RecordTable(SYNC_DEVICE)
         self.sync_conflicts = RecordTable(SYNC_CONFLICT)
+        self.tasks = RecordTable(TASK)
         self._tables: tuple[RecordTable[Any], ...] = (
             self.samples,
             self.results,
             self.sync_devices,
             self.sync_conflicts,
+            self.tasks,
         )
         self._flushing = False
         session.info["records"] = self

@@ -181,7 +181,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.sync_devices = SqlAlchemySyncDeviceRepository(self.session, self.records)
         self.sync_conflicts = SqlAlchemySyncConflictRepository(self.session, self.records)
         self.changes = SqlAlchemyChangeFeed(self.session)
-        self.tasks = SqlAlchemyTaskRepository(self.session)
+        self.tasks = SqlAlchemyTaskRepository(self.session, self.records)
         return self
 
     def reference(self) -> ReferenceData:

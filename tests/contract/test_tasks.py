@@ -129,6 +129,34 @@ def test_tombstones_are_hidden_but_kept(container: Container, owner: User) -> No
     assert listed(container, TaskQuery(owner_id=owner.id)) == ([2], 1, False)
 
 
+def test_a_list_sees_its_unit_of_works_own_changes_and_objects(
+    container: Container, owner: User
+) -> None:
+    """Pending changes reach the list (a new task, an edit, a deletion), and a task the
+    unit of work already holds is listed as that same object, so an edit made through one
+    is never lost to a stale copy from the other."""
+    store(container, make_task(owner, 1), make_task(owner, 2), make_task(owner, 3))
+    with container.uow() as uow:
+        edited, deleted = uow.tasks.get(tid(1)), uow.tasks.get(tid(2))
+        assert edited is not None and deleted is not None
+        edited.priority = TaskPriority.HIGH
+        deleted.deleted_at = T0 + 9 * DAY
+        uow.tasks.add(make_task(owner, 4, status=TaskStatus.COMPLETED))
+        page = uow.tasks.list(TaskQuery(owner_id=owner.id, sort=Sort("created_at")))
+        assert [int(str(t.id)[-12:]) for t in page.items] == [1, 3, 4]
+        assert page.items[0] is edited and page.items[0].priority is TaskPriority.HIGH
+        high = uow.tasks.list(TaskQuery(owner_id=owner.id, priority=TaskPriority.HIGH))
+        assert [t.id for t in high.items] == [tid(1)]
+        done = uow.tasks.list(TaskQuery(owner_id=owner.id, completed=True))
+        assert ([t.id for t in done.items], done.total) == ([tid(4)], 1)
+        # not committed: none of it stays
+    assert listed(container, TaskQuery(owner_id=owner.id, sort=Sort("created_at"))) == (
+        [1, 2, 3],
+        3,
+        False,
+    )
+
+
 def test_lists_hold_only_the_owners_live_tasks_and_filter(
     container: Container, owner: User, save: Callable[..., None]
 ) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.orm import start_mappers
+from adapters.sqlalchemy.records import RecordTracker
 from adapters.sqlalchemy.tasks import SqlAlchemyTaskRepository
 from domain.paging import PageRequest, Sort
 from domain.ports import TaskQuery
@@ -110,7 +111,7 @@ def _captured(engine: sa.Engine, query: TaskQuery) -> list[tuple[str, Any]]:
     sa.event.listen(engine, "before_cursor_execute", record)
     try:
         with Session(engine) as session:
-            page = SqlAlchemyTaskRepository(session).list(query)
+            page = SqlAlchemyTaskRepository(session, RecordTracker(session)).list(query)
             assert page.items, "each EXPLAINed query should find something"
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
