@@ -24,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import samples as samples_bench
 import suite
+from falcon.testing import TestClient
 
 from entrypoints.config import load_settings
-from entrypoints.container import build_container
+from entrypoints.container import Container, build_container
 from entrypoints.http.app import create_app
 
 
@@ -43,6 +44,21 @@ def postgres_cpu_seconds() -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def in_process_app(database_url: str) -> tuple[Container, TestClient]:
+    """The production app on `database_url`, called in-process (no server), with cheap
+    password hashing and the API rate limit lifted (one client sends everything)."""
+    settings = load_settings(
+        database_url=database_url,
+        aqualab_env="production",
+        jwt_secret="replay-" * 6,
+        password_hash_memory_kib=1024,
+        password_hash_time_cost=1,
+        rate_limit_api="1000000/minute",
+    )
+    container = build_container(settings, database_url)
+    return container, TestClient(create_app(container))
+
+
 def shape_of(path: str) -> str:
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(path).query))
     filters = "+".join(k for k in query if k not in ("sort", "page", "date_to"))
@@ -57,22 +73,11 @@ def main() -> None:
     parser.add_argument("--show", type=int, default=12, help="slowest shapes to list")
     args = parser.parse_args()
 
-    from falcon.testing import TestClient
-
     samples_bench.LAB_NAME = args.lab
     rng = random.Random(7)
     values = samples_bench.pick_values(argparse.Namespace(url=args.database_url), rng)  # type: ignore[arg-type]
     paths = suite.list_paths(values, rng)
-    settings = load_settings(
-        database_url=args.database_url,
-        aqualab_env="production",
-        jwt_secret="replay-" * 6,
-        password_hash_memory_kib=1024,
-        password_hash_time_cost=1,
-        rate_limit_api="1000000/minute",
-    )
-    container = build_container(settings, args.database_url)
-    client = TestClient(create_app(container))
+    container, client = in_process_app(args.database_url)
     tag = f"{os.getpid()}-{int(time.time())}"
     admin, tech, password = f"replay-{tag}@lab.example", f"tech-{tag}@lab.example", "Replay-Pw-7q"
     container.create_admin()(

@@ -22,11 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from replay_lists import postgres_cpu_seconds
-
-from entrypoints.config import load_settings
-from entrypoints.container import build_container
-from entrypoints.http.app import create_app
+from replay_lists import in_process_app, postgres_cpu_seconds
 
 TASKS = 200
 PATHS = (
@@ -45,18 +41,7 @@ def main() -> None:
     parser.add_argument("--profile", default="", help="a pstats sort key: tottime, cumulative")
     args = parser.parse_args()
 
-    from falcon.testing import TestClient
-
-    settings = load_settings(
-        database_url=args.database_url,
-        aqualab_env="production",
-        jwt_secret="replay-" * 6,
-        password_hash_memory_kib=1024,
-        password_hash_time_cost=1,
-        rate_limit_api="1000000/minute",
-    )
-    container = build_container(settings, args.database_url)
-    client = TestClient(create_app(container))
+    container, client = in_process_app(args.database_url)
     email, password = f"tasks-{os.getpid()}-{int(time.time())}@lab.example", "Replay-Pw-7q"
     container.create_admin()(
         email=email, password=password, lab_name=args.lab, meta_reason="replay"
