@@ -1,4 +1,4 @@
-"""HTTP load benchmark for AquaLab: `make bench` (or `.venv/bin/python bench/run.py`).
+"""HTTP load benchmark for AquaLab (issue 2): `.venv/bin/python bench/run.py`.
 
 Starts a throwaway embedded PostgreSQL and the real `aqualab serve` (waitress, SQL
 storage, production argon2 settings) on a free loopback port, then drives it with
@@ -674,8 +674,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     extra = sys.argv[1:] if argv is None else argv
     command = ".venv/bin/python bench/run.py" + "".join(f" {a}" for a in extra)
-    if not extra:
-        command = "make bench  # = " + command
     started = time.monotonic()
     wrk = ensure_wrk()
     workdir = Path(tempfile.mkdtemp(prefix="aqualab-bench-"))

@@ -1,4 +1,5 @@
-"""The benchmark suite of issue 6: `make bench` (= `.venv/bin/python bench/suite.py`).
+"""The benchmark suite of issue 6: `.venv/bin/python bench/suite.py`, the first half of
+`make bench` (bench/mixed.py is the second).
 
 One command, a fresh machine is enough (wrk comes from apt-get through bench/run.py):
 
@@ -699,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = sys.argv[1:] if argv is None else argv
     command = ".venv/bin/python bench/suite.py" + "".join(f" {a}" for a in extra)
     if not extra:
-        command = "make bench  # = " + command
+        command = "make bench  # its first half: " + command
     estimate = estimate_seconds(args)
     print(
         f"bench-suite: {args.samples:,} samples, {args.samples * args.results_per_sample:,} "
